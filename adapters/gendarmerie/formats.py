@@ -1,0 +1,26 @@
+"""The gendarmerie's message formats, as the registry of formats sees them."""
+
+from __future__ import annotations
+
+from gateway.formats import SenderFormat, SoapService
+from gateway.paths import SCHEMAS_DIR
+from mappings import gendarmerie_v1
+
+V1 = SenderFormat(
+    agency="gendarmerie",
+    version="1",
+    namespace=gendarmerie_v1.NAMESPACE,
+    root="Procedure",
+    schema_path=SCHEMAS_DIR / "gendarmerie" / "v1" / "procedure.xsd",
+    mapping_version=gendarmerie_v1.MAPPING_VERSION,
+    read_header=gendarmerie_v1.read_header,
+    read_facts=gendarmerie_v1.read_facts,
+    map_case=gendarmerie_v1.map_case,
+    transports=("rest", "soap"),
+)
+
+SOAP = SoapService(
+    agency="gendarmerie",
+    wsdl_path=SCHEMAS_DIR / "gendarmerie" / "v1" / "intake.wsdl",
+    namespace="urn:saisine:gendarmerie:intake:v1",
+)

@@ -1,0 +1,147 @@
+"""The ``saisine`` command: serve, validate, db upgrade, demo, codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway.settings import Settings
+
+# Tracebacks never show local variables: they may hold a message and so personal data.
+app = typer.Typer(
+    help="Saisine: the procedure exchange gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="SQLite file URL (default) or postgresql://...")
+]
+
+
+def _settings(database_url: str | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the gateway's HTTP server (REST, SOAP, health)."""
+    import uvicorn
+
+    from gateway.composition import build
+    from gateway.http.app import create_app
+    from gateway.logs import configure_logging
+
+    settings = _settings(database_url, host=host, port=port)
+    configure_logging(settings.log_level, settings.log_json)
+    container = build(settings, migrate=settings.migrate_on_start)
+    try:
+        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        container.close()
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Message files to check")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document for tools")] = False,
+) -> None:
+    """Check messages offline; print each mapped case or its errors.
+
+    Exit 0 when all are valid, 1 when some are invalid, 2 when a file cannot be read.
+    """
+    from gateway.composition import build_checker
+
+    checker = build_checker(_settings())
+    results: list[dict[str, Any]] = []
+    worst = 0
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            results.append({"file": str(path), "status": "unreadable", "reason": exc.strerror})
+            worst = 2
+            continue
+        verdict = checker.evaluate(data)
+        if verdict.case is not None:
+            results.append(
+                {
+                    "file": str(path),
+                    "status": "valid",
+                    "format": verdict.fmt.name if verdict.fmt else None,
+                    "case": verdict.case.model_dump(mode="json", exclude_none=True),
+                }
+            )
+        else:
+            results.append(
+                {
+                    "file": str(path),
+                    "status": "invalid",
+                    "errors": [e.as_dict() for e in verdict.errors],
+                }
+            )
+            worst = max(worst, 1)
+    _print_results(results, as_json)
+    raise typer.Exit(worst)
+
+
+def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json or not sys.stdout.isatty():
+        typer.echo(json.dumps(results if len(results) != 1 else results[0], indent=2, ensure_ascii=False))
+        return
+    for result in results:
+        typer.echo(f"{result['file']}: {result['status']}")
+        if result["status"] == "valid":
+            typer.echo(json.dumps(result["case"], indent=2, ensure_ascii=False))
+        for error in result.get("errors", []):
+            where = f"line {error['line']}" if error.get("line") else "-"
+            typer.echo(f"  {error['code']:<32} {where:<10} {error.get('path') or ''}\n    {error['message']}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Create or migrate the database schema to the latest version."""
+    from gateway.store.migrate import upgrade
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    typer.echo("database is at the latest schema version")
+
+
+@app.command()
+def codes() -> None:
+    """List every error code a sender can receive (Markdown)."""
+    from gateway.codes import CODES
+
+    typer.echo("| code | layer | HTTP | meaning |\n| --- | --- | --- | --- |")
+    for code in CODES.values():
+        typer.echo(f"| `{code.code}` | {code.layer.value} | {code.http_status} | {code.summary} |")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the demo gateway")] = 8080,
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its database")] = Path(".demo"),
+) -> None:
+    """Start a gateway on SQLite and send the sample procedures through it, as a unit would."""
+    from gateway.demo import run_demo
+
+    raise typer.Exit(run_demo(port=port, workdir=workdir))
+
+
+def main() -> None:
+    app()

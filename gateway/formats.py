@@ -1,0 +1,92 @@
+"""The registry of sender formats: what the pipeline needs to know about each.
+
+A format is an (agency, version) pair with its namespace, its XSD, a reader of
+the message header, a reader of the facts the rules check, and a mapping to the
+court case. Formats are declared in their own ``adapters/<agency>/`` folder and
+listed once in ``adapters/registry.py``: the pipeline never names a format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.facts import ProcedureFacts
+from gateway.model import Affaire
+from gateway.validation import compile_schema
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    """What identifies a message, read best-effort even from an invalid one."""
+
+    message_id: str | None = None
+    kind: str | None = None
+    unit_code: str | None = None
+    procedure_number: str | None = None
+    tribunal_code: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderFormat:
+    agency: str
+    version: str
+    namespace: str
+    root: str
+    schema_path: Path
+    mapping_version: str
+    read_header: Callable[[etree._Element], MessageHeader]
+    read_facts: Callable[[etree._Element], ProcedureFacts]
+    map_case: Callable[[etree._Element], Affaire]
+    transports: tuple[str, ...] = ("rest", "soap")
+    deprecated_until: date | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.agency}/v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class SoapService:
+    """An agency's SOAP intake contract: its WSDL and the namespace of its messages."""
+
+    agency: str
+    wsdl_path: Path
+    namespace: str
+
+    @property
+    def action_prefix(self) -> str:
+        return f"{self.namespace}#"
+
+
+class FormatRegistry:
+    """The formats Saisine accepts, their schemas compiled once at start-up."""
+
+    def __init__(self, formats: Iterable[SenderFormat]) -> None:
+        self._by_ns: dict[str, SenderFormat] = {}
+        self._schemas: dict[str, etree.XMLSchema] = {}
+        for fmt in formats:
+            if fmt.namespace in self._by_ns:
+                raise ValueError(f"two formats share the namespace {fmt.namespace}")
+            self._by_ns[fmt.namespace] = fmt
+            self._schemas[fmt.namespace] = compile_schema(fmt.schema_path)
+
+    def all(self) -> list[SenderFormat]:
+        return list(self._by_ns.values())
+
+    def agencies(self) -> set[str]:
+        return {f.agency for f in self._by_ns.values()}
+
+    def detect(self, root: etree._Element) -> SenderFormat | None:
+        """The format whose namespace and root element the document has."""
+        qname = etree.QName(root)
+        fmt = self._by_ns.get(qname.namespace or "")
+        return fmt if fmt is not None and fmt.root == qname.localname else None
+
+    def schema(self, fmt: SenderFormat) -> etree.XMLSchema:
+        return self._schemas[fmt.namespace]

@@ -1,0 +1,146 @@
+"""The gateway's HTTP server: REST intake, receipts, SOAP intake, health."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway.composition import Container
+from gateway.errors import ErrorDetail, TooLarge
+from gateway.http import soap_routes
+from gateway.http.bodies import is_xml, read_capped
+from gateway.http.views import (
+    ReceiptDetailOut,
+    ReceiptOut,
+    RejectionOut,
+    receipt_out,
+    rejection_out,
+)
+
+SAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<Procedure xmlns="urn:saisine:gendarmerie:procedure:v1" schemaVersion="1.0">
+  <Envelope>
+    <MessageId>5f0c2a5e-8a3b-4f4e-9a56-0c1d2e3f4a5b</MessageId>
+    <MessageType>PROCEDURE_INITIALE</MessageType>
+    <!-- ... see schemas/gendarmerie/v1/procedure.xsd and tests/fixtures/gendarmerie/v1/valid/ -->
+  </Envelope>
+</Procedure>"""
+
+DESCRIPTION = """Saisine receives procedure messages from gendarmerie units and police services,
+validates them (hardened XML parser, XSD, business rules), maps them to the court's case
+model and stores them durably before answering with a receipt.
+
+Every rejection lists **every** error found, each with `code`, `message`, `line`, `column`
+and `path`. Error codes are listed in `docs/error-codes.md`."""
+
+
+def _intake_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        202: {"model": ReceiptOut, "description": "Accepted and stored: the receipt"},
+        200: {
+            "model": ReceiptOut,
+            "description": "The same bytes were already accepted: the original receipt, `repeat: true`",
+        },
+        400: {
+            "model": RejectionOut,
+            "description": "Not well-formed, or refused by the hardened parser",
+        },
+        409: {
+            "model": RejectionOut,
+            "description": "This message id was accepted with other content",
+        },
+        413: {"model": RejectionOut, "description": "Body larger than the configured cap"},
+        415: {"model": RejectionOut, "description": "Content type is not XML"},
+        422: {
+            "model": RejectionOut,
+            "description": "XML, but not a valid message (schema or business rules)",
+        },
+    }
+
+
+def _intake_handler(container: Container, agency: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    intake = container.intake
+    limit = container.settings.max_body_bytes
+
+    async def submit_procedure(request: Request) -> JSONResponse:
+        try:
+            body = await read_capped(request, limit)
+        except TooLarge as exc:
+            receipt = await run_in_threadpool(intake.record_refused, agency, "rest", exc.errors[0], limit)
+            return JSONResponse(rejection_out(receipt), status_code=413)
+        if not is_xml(request.headers.get("content-type")):
+            error = ErrorDetail(
+                "CONTENT_TYPE_UNSUPPORTED", "Send the message as application/xml (or text/xml)."
+            )
+            receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, len(body), body)
+            return JSONResponse(rejection_out(receipt), status_code=415)
+        outcome = await run_in_threadpool(intake.submit, agency, body, "rest")
+        if outcome.http_status in (200, 202):
+            return JSONResponse(receipt_out(outcome.receipt, outcome.repeat), status_code=outcome.http_status)
+        return JSONResponse(rejection_out(outcome.receipt), status_code=outcome.http_status)
+
+    submit_procedure.__doc__ = f"Submit a {agency} procedure message (XML)."
+    return submit_procedure
+
+
+def create_app(container: Container) -> FastAPI:
+    """The ASGI application for a wired container (see gateway.composition.build)."""
+    app = FastAPI(title="Saisine", version="1", description=DESCRIPTION)
+    app.state.container = container
+
+    for agency in sorted(f.agency for f in container.formats.all() if "rest" in f.transports):
+        app.add_api_route(
+            f"/api/v1/{agency}/procedures",
+            _intake_handler(container, agency),
+            methods=["POST"],
+            status_code=202,
+            response_model=None,
+            responses=_intake_responses(),
+            tags=[agency],
+            name=f"submit_{agency}_procedure",
+            summary=f"Submit a {agency} procedure message",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/xml": {"schema": {"type": "string"}, "example": SAMPLE}},
+                }
+            },
+        )
+
+    @app.get(
+        "/api/v1/receipts/{receipt_id}",
+        response_model=ReceiptDetailOut,
+        responses={404: {"description": "No such receipt"}},
+        tags=["receipts"],
+        summary="A receipt's status and history",
+    )
+    async def get_receipt(receipt_id: str) -> JSONResponse:
+        receipt = await run_in_threadpool(container.store.receipt, receipt_id)
+        if receipt is None:
+            return JSONResponse({"detail": "No such receipt", "receipt_id": receipt_id}, status_code=404)
+        return JSONResponse(receipt_out(receipt, history=True))
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The store is reachable and the schemas are loaded")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, Any] = {"formats": [f.name for f in container.formats.all()]}
+        try:
+            await run_in_threadpool(container.store.ping)
+            checks["store"] = "ok"
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            checks["store"] = f"unreachable: {type(exc).__name__}"
+        ready = checks["store"] == "ok" and bool(checks["formats"])
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    soap_routes.install(app, container)
+    return app

@@ -1,0 +1,32 @@
+"""One settings object, read from the environment (prefix ``SAISINE_``) at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.paths import PROJECT_ROOT
+
+# A copy of shared/reference/natinf-sample.csv (codes checked against public sources), for
+# the sandbox and the tests. A deployment points SAISINE_NATINF_CSV at the ministry's full list.
+SAMPLE_NATINF = PROJECT_ROOT / "sandbox" / "natinf-sample.csv"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAISINE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///saisine.db",
+        description="SQLite file (default) or postgresql://user@host:port/db",
+    )
+    natinf_csv: Path = Field(default=SAMPLE_NATINF, description="NATINF reference list (ministry CSV)")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Size cap of a received body")
+    clock_skew_seconds: int = Field(default=300, ge=0, description="Tolerance for dates in the future")
+    public_url: str | None = Field(default=None, description="Base URL advertised in served WSDLs")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_json: bool | None = Field(default=None, description="JSON logs; default: when not on a terminal")
+    log_level: str = "INFO"
+    migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when serving")

@@ -1,0 +1,151 @@
+"""The message store on SQLAlchemy: one transaction per received message."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.errors import ErrorDetail
+from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
+from gateway.store.tables import cases, events, messages
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class SqlStore:
+    """:class:`gateway.ports.MessageStore` over SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer at a time: queue writers here rather than on its lock.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    def save(self, message: NewMessage) -> Receipt:
+        accepted = message.status == Status.ACCEPTED
+        row = {
+            "receipt_id": message.receipt_id,
+            "agency": message.agency,
+            "sender": message.sender,
+            "transport": message.transport,
+            "format": message.format,
+            "schema_version": message.schema_version,
+            "mapping_version": message.mapping_version,
+            "message_id": message.message_id,
+            "message_kind": message.message_kind,
+            "unit_code": message.unit_code,
+            "procedure_number": message.procedure_number,
+            "tribunal_code": message.tribunal_code,
+            "status": message.status,
+            "http_status": message.http_status,
+            "accepted": accepted,
+            "sha256": message.sha256,
+            "size": message.size,
+            "raw": message.raw,
+            "errors": [e.as_dict() for e in message.errors],
+            "warnings": list(message.warnings),
+            "received_at": _utc(message.received_at),
+            "updated_at": _utc(message.received_at),
+        }
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                pk = conn.execute(insert(messages).values(row).returning(messages.c.id)).scalar_one()
+                if message.case is not None:
+                    conn.execute(
+                        insert(cases).values(
+                            message_pk=pk,
+                            revision=1,
+                            schema_version=message.schema_version,
+                            mapping_version=message.mapping_version or "",
+                            affaire=message.case,
+                            created_at=_utc(message.received_at),
+                        )
+                    )
+                self._insert_events(conn, pk, message.events)
+        except IntegrityError as exc:
+            if accepted:
+                raise DuplicateAccepted(message.message_id) from exc
+            raise
+        return self._to_receipt(row, [])
+
+    @staticmethod
+    def _insert_events(conn: Connection, pk: int, items: list[Event]) -> None:
+        if items:
+            conn.execute(
+                insert(events),
+                [{"message_pk": pk, "at": _utc(e.at), "kind": e.kind, "detail": e.detail} for e in items],
+            )
+
+    def find_accepted(self, sender: str, message_id: str) -> Receipt | None:
+        query = select(messages).where(
+            messages.c.sender == sender, messages.c.message_id == message_id, messages.c.accepted
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else self._to_receipt(row._mapping, [])
+
+    def add_event(self, receipt_id: str, event: Event) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            pk = conn.execute(select(messages.c.id).where(messages.c.receipt_id == receipt_id)).scalar_one()
+            self._insert_events(conn, pk, [event])
+            conn.execute(update(messages).where(messages.c.id == pk).values(updated_at=_utc(event.at)))
+
+    def receipt(self, receipt_id: str) -> Receipt | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(messages).where(messages.c.receipt_id == receipt_id)).first()
+            if row is None:
+                return None
+            history = conn.execute(
+                select(events).where(events.c.message_pk == row.id).order_by(events.c.id)
+            ).all()
+        return self._to_receipt(row._mapping, history)
+
+    def case(self, receipt_id: str) -> dict[str, Any] | None:
+        """The latest mapped case of a message, as stored (JSON)."""
+        query = (
+            select(cases.c.affaire)
+            .join(messages, messages.c.id == cases.c.message_pk)
+            .where(messages.c.receipt_id == receipt_id)
+            .order_by(cases.c.revision.desc())
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return dict(value) if value is not None else None
+
+    def raw(self, receipt_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(messages.c.raw).where(messages.c.receipt_id == receipt_id)).scalar()
+        return bytes(value) if value is not None else None
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    @staticmethod
+    def _to_receipt(row: Any, history: Sequence[Row[Any]]) -> Receipt:
+        return Receipt(
+            receipt_id=row["receipt_id"],
+            status=row["status"],
+            received_at=_aware(row["received_at"]),
+            sha256=row["sha256"],
+            message_id=row["message_id"],
+            format=row["format"],
+            errors=[ErrorDetail.from_dict(e) for e in row["errors"]],
+            warnings=list(row["warnings"]),
+            numero_parquet=row.get("numero_parquet"),
+            history=[Event(_aware(h.at), h.kind, dict(h.detail)) for h in history],
+        )
