@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+sandbox_app = typer.Typer(help="Sandbox components that ship with Saisine.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLite file URL (default) or postgresql://...")
@@ -49,8 +51,29 @@ def serve(
     settings = _settings(database_url, host=host, port=port)
     configure_logging(settings.log_level, settings.log_json)
     container = build(settings, migrate=settings.migrate_on_start)
+    app_ = create_app(container, run_worker=settings.worker_enabled)
     try:
-        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        container.close()
+
+
+@app.command()
+def worker(database_url: DatabaseUrl = None) -> None:
+    """Run a delivery worker alone (several may share one PostgreSQL)."""
+    import signal
+
+    from gateway.composition import build
+    from gateway.logs import configure_logging
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level, settings.log_json)
+    container = build(settings, migrate=settings.migrate_on_start)
+    delivery = container.worker()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: delivery.stop())
+    try:
+        delivery.run()
     finally:
         container.close()
 
@@ -141,6 +164,26 @@ def demo(
     from gateway.demo import run_demo
 
     raise typer.Exit(run_demo(port=port, workdir=workdir))
+
+
+@sandbox_app.command("registry")
+def sandbox_registry(
+    port: Annotated[int, typer.Option(help="Port of the reference court registry")] = 8090,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    database: Annotated[Path, typer.Option(help="Its own SQLite file")] = Path("sandbox-registry.db"),
+    fault: Annotated[
+        str | None,
+        typer.Option(help="Misbehave from the start: unavailable, timeout, server_fault, close, slow"),
+    ] = None,
+    fault_duration: Annotated[float | None, typer.Option(help="Seconds the fault lasts")] = None,
+    delay_ms: Annotated[int | None, typer.Option(help="Delay added in 'slow' mode")] = None,
+) -> None:
+    """Run the reference court registry (SOAP, clerk's page, fault injection)."""
+    from sandbox.registry.cli import run_registry
+
+    run_registry(
+        port=port, host=host, database=database, fault=fault, fault_duration=fault_duration, delay_ms=delay_ms
+    )
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from enum import StrEnum
 class Layer(StrEnum):
     TRANSPORT = "transport"  # before parsing: size, content type, encoding
     PARSER = "parser"  # the hardened parser refused the document
+    SOAP = "soap"  # the SOAP envelope itself is wrong
     FORMAT = "format"  # well-formed, but not a format we know
     SCHEMA = "schema"  # XSD validation
     RULE = "rule"  # business rules

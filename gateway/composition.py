@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from tenacity import wait_exponential_jitter
 
+from gateway.delivery.breaker import CircuitBreaker
+from gateway.delivery.policy import RetryPolicy
+from gateway.delivery.worker import DeliveryWorker, WorkerSettings
 from gateway.formats import FormatRegistry, SenderFormat, SoapService
 from gateway.intake import Checker, Intake
+from gateway.metrics import Metrics
 from gateway.natinf import NatinfReference
+from gateway.ports import Clock, CourtRegistry
+from gateway.registry_client import ZeepCourtRegistry
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.migrate import upgrade
@@ -27,7 +34,28 @@ class Container:
     store: SqlStore
     formats: FormatRegistry
     intake: Intake
+    metrics: Metrics
+    breaker: CircuitBreaker
     soap_services: tuple[SoapService, ...] = ()
+    registry: CourtRegistry | None = field(default=None)
+    clock: Clock = utc_now
+
+    def worker(self) -> DeliveryWorker:
+        """A delivery worker on this container's store, registry client and breaker."""
+        s = self.settings
+        if self.registry is None:
+            self.registry = ZeepCourtRegistry(
+                s.registry_wsdl, s.registry_url, s.registry_connect_timeout, s.registry_read_timeout
+            )
+        policy = RetryPolicy(
+            max_attempts=s.retry_max_attempts,
+            max_age=timedelta(hours=s.retry_max_age_hours),
+            wait=wait_exponential_jitter(initial=s.retry_initial_seconds, max=s.retry_max_seconds, jitter=1),
+        )
+        settings = WorkerSettings(s.worker_concurrency, s.worker_lease_seconds, s.worker_poll_seconds)
+        return DeliveryWorker(
+            self.store.deliveries, self.registry, self.breaker, self.clock, policy, settings, self.metrics
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -52,9 +80,17 @@ def build(
     store = SqlStore(engine)
     known_formats, known_soap = default_formats()
     checker = build_checker(settings, formats if formats is not None else known_formats)
-    intake = Intake(checker, store)
+    metrics = Metrics(store.deliveries.queue_depth)
+    intake = Intake(checker, store, metrics)
+    breaker = CircuitBreaker(
+        settings.registry_url,
+        threshold=settings.breaker_threshold,
+        cooldown=settings.breaker_cooldown_seconds,
+        on_change=metrics.circuit_changed,
+    )
+    metrics.circuit_changed(settings.registry_url, breaker.state)
     soap = soap_services if soap_services is not None else known_soap
-    return Container(settings, engine, store, checker.formats, intake, soap)
+    return Container(settings, engine, store, checker.formats, intake, metrics, breaker, soap)
 
 
 def build_checker(settings: Settings, formats: tuple[SenderFormat, ...] | None = None) -> Checker:

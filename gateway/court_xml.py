@@ -45,7 +45,9 @@ def affaire_to_xml(affaire: Affaire, root: RootName = "Affaire") -> etree._Eleme
 
 def affaire_xml_bytes(affaire: Affaire, root: RootName = "Affaire") -> bytes:
     """The same document as :func:`affaire_to_xml`, as UTF-8 bytes with a declaration."""
-    return etree.tostring(affaire_to_xml(affaire, root), encoding="UTF-8", xml_declaration=True)
+    element = affaire_to_xml(affaire, root)
+    data: bytes = etree.tostring(element, encoding="UTF-8", xml_declaration=True)
+    return data
 
 
 def _qname(local: str) -> str:

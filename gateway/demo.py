@@ -55,9 +55,7 @@ def _soap_submit(base: str, path: Path) -> tuple[str, str]:
     import zeep
 
     settings = zeep.Settings(forbid_dtd=True, forbid_external=False, strict=True)
-    client = zeep.Client(  # type: ignore[no-untyped-call]  # zeep's constructor is unannotated
-        f"{base}/soap/gendarmerie?wsdl", settings=settings
-    )
+    client = zeep.Client(f"{base}/soap/gendarmerie?wsdl", settings=settings)
     procedure = etree.fromstring(path.read_bytes())
     answer = client.service.SubmitProcedure(_value_1=procedure)
     return str(answer.receiptId), str(answer.status)

@@ -20,7 +20,16 @@ from gateway.errors import ErrorDetail, RefusedInput
 from gateway.formats import FormatRegistry, MessageHeader, SenderFormat
 from gateway.model import Affaire
 from gateway.natinf import NatinfReference
-from gateway.ports import Clock, DuplicateAccepted, Event, MessageStore, NewMessage, Receipt, Status
+from gateway.ports import (
+    Clock,
+    DuplicateAccepted,
+    Event,
+    IntakeObserver,
+    MessageStore,
+    NewMessage,
+    Receipt,
+    Status,
+)
 from gateway.rules import RuleContext, apply_rules
 from gateway.validation import validate
 from gateway.xmlparse import ParseLimits, parse
@@ -129,9 +138,10 @@ class Checker:
 class Intake:
     """Evaluate a received message, store it (accepted or not) and answer with a receipt."""
 
-    def __init__(self, checker: Checker, store: MessageStore) -> None:
+    def __init__(self, checker: Checker, store: MessageStore, observer: IntakeObserver | None = None) -> None:
         self.checker = checker
         self.store = store
+        self.observer = observer
         self.clock = checker.clock
         self.limits = checker.limits
 
@@ -172,6 +182,8 @@ class Intake:
                 log.info("message_accepted", format=message.format, kind=message.message_kind)
             else:
                 log.info("message_rejected", codes=result.codes, http_status=result.http_status)
+            if self.observer:
+                self.observer.message(agency, transport, result.accepted, result.codes)
             return Outcome(receipt, result.http_status)
 
     def _against_original(self, sender: str, message_id: str, sha: str, result: Evaluation) -> Outcome | None:
@@ -263,4 +275,6 @@ class Intake:
         )
         with structlog.contextvars.bound_contextvars(receipt_id=receipt_id, transport=transport):
             log.info("message_rejected", codes=[error.code], bytes_read=size)
+        if self.observer:
+            self.observer.message(agency, transport, False, [error.code])
         return self.store.save(message)

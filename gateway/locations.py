@@ -28,8 +28,12 @@ def loc(el: etree._Element) -> Loc:
 
 
 def resolve_positional(root: etree._Element, path: str) -> etree._Element | None:
-    """Follow libxml2's positional path (``/*/*[1]/*[3]``) from the document's root element."""
-    node: etree._Element | None = root.getroottree().getroot()
+    """Follow libxml2's positional path (``/*/*[1]/*[3]``) from the validated element.
+
+    libxml2 counts from the element it validated, which is the document's root for a
+    REST body and the procedure inside the Body for SOAP.
+    """
+    node: etree._Element | None = root
     for step in path.strip("/").split("/")[1:]:
         if node is None or not step.startswith("*"):
             return None

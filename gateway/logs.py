@@ -12,6 +12,11 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """Write to whatever ``sys.stderr`` is *now* (it may be swapped after start-up, as pytest does)."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     """Configure structlog and the standard library's root logger once, at start-up."""
     as_json = (not sys.stderr.isatty()) if json is None else json
@@ -27,6 +32,6 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -79,6 +79,11 @@ class Receipt:
     history: list[Event] = field(default_factory=list)
 
 
+class IntakeObserver(Protocol):
+    def message(self, agency: str, transport: str, accepted: bool, codes: list[str]) -> None:
+        """Count a received message and its outcome (metrics)."""
+
+
 class DuplicateAccepted(Exception):
     """Another accepted message already holds this (sender, message id)."""
 
@@ -98,3 +103,65 @@ class MessageStore(Protocol):
 
     def ping(self) -> None:
         """Raise if the store cannot be reached."""
+
+
+# ---------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTask:
+    """One claimed delivery: what to send to the registry, under which key."""
+
+    delivery_id: int
+    receipt_id: str
+    message_id: str
+    kind: str  # "initiale" or "complement"
+    procedure_key: str
+    attempts: int
+    created_at: datetime
+    affaire: dict[str, Any]
+    numero_parquet: str | None = None  # for a complément: its initial procedure's
+    revision: int = 1
+    lease_owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    numero_parquet: str
+    registered_at: datetime
+    repeat: bool = False
+
+
+class CourtRegistry(Protocol):
+    """The court registry, as the delivery worker sees it."""
+
+    endpoint: str
+
+    def register(self, task: DeliveryTask) -> Registration:
+        """Register the affaire (or add the complément); raise Retriable or Fatal."""
+
+
+class DeliveryStore(Protocol):
+    def claim(self, owner: str, limit: int, lease_seconds: float, now: datetime) -> list[DeliveryTask]:
+        """Lease up to ``limit`` due deliveries whose predecessors are all registered."""
+
+    def record_registered(
+        self, task: DeliveryTask, answer: Registration, duration_ms: int, now: datetime
+    ) -> None:
+        """The registry registered it: the end of the road."""
+
+    def record_retry(
+        self, task: DeliveryTask, reason: str, next_attempt_at: datetime, duration_ms: int, now: datetime
+    ) -> None:
+        """A retriable failure: try again at ``next_attempt_at``."""
+
+    def record_dead_letter(
+        self, task: DeliveryTask, code: str, reason: str, duration_ms: int, now: datetime
+    ) -> None:
+        """Given up (fatal, or too many attempts): held for replay."""
+
+    def release(self, task: DeliveryTask, next_attempt_at: datetime, now: datetime) -> None:
+        """Give the lease back without an attempt (breaker open, shutting down)."""
+
+    def queue_depth(self) -> dict[str, int]:
+        """Deliveries by status, for metrics and readiness."""

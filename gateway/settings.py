@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.paths import PROJECT_ROOT
+from gateway.paths import PROJECT_ROOT, SCHEMAS_DIR
 
 # A copy of shared/reference/natinf-sample.csv (codes checked against public sources), for
 # the sandbox and the tests. A deployment points SAISINE_NATINF_CSV at the ministry's full list.
@@ -30,3 +30,21 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(default=None, description="JSON logs; default: when not on a terminal")
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when serving")
+
+    # delivery to the court registry
+    registry_url: str = Field(
+        default="http://127.0.0.1:8090/soap/registry", description="Court registry SOAP endpoint"
+    )
+    registry_wsdl: Path = Field(default=SCHEMAS_DIR / "court" / "v1" / "registry.wsdl")
+    registry_connect_timeout: float = Field(default=5.0, gt=0)
+    registry_read_timeout: float = Field(default=30.0, gt=0)
+    worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `saisine serve`")
+    worker_concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight per worker")
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    retry_max_attempts: int = Field(default=12, ge=1)
+    retry_max_age_hours: float = Field(default=24.0, gt=0)
+    retry_initial_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    breaker_threshold: int = Field(default=5, ge=1, description="Consecutive retriable failures that open it")
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)

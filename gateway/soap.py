@@ -108,9 +108,7 @@ def _children(element: etree._Element) -> list[etree._Element]:
 def _client(code: str, message: str, node: etree._Element | None = None) -> SoapFault:
     line = _line(node) if node is not None else None
     path = _path(node) if node is not None else None
-    return SoapFault(
-        "Client", message, errors=[ErrorDetail(code, message, line=line, path=path)], code=code
-    )
+    return SoapFault("Client", message, errors=[ErrorDetail(code, message, line=line, path=path)], code=code)
 
 
 def _line(node: etree._Element) -> int | None:
@@ -135,13 +133,9 @@ def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree.
     children = _children(root)
     header = children.pop(0) if children and children[0].tag == HEADER else None
     if not children or children[0].tag != BODY:
-        raise _client(
-            "SOAP_BODY_MISSING", "The Envelope has no Body (after an optional Header).", root
-        )
+        raise _client("SOAP_BODY_MISSING", "The Envelope has no Body (after an optional Header).", root)
     if len(children) > 1:
-        raise _client(
-            "SOAP_ENVELOPE_INVALID", "Nothing may follow the Body in the Envelope.", children[1]
-        )
+        raise _client("SOAP_ENVELOPE_INVALID", "Nothing may follow the Body in the Envelope.", children[1])
     return header, children[0]
 
 
@@ -151,18 +145,14 @@ def _check_must_understand(headers: list[etree._Element]) -> None:
         if (block.get(MUST_UNDERSTAND) or "").strip() in ("1", "true"):
             name = etree.QName(block)
             message = f"Header {{{name.namespace or ''}}}{name.localname} is not understood."
-            error = ErrorDetail(
-                "SOAP_MUST_UNDERSTAND", message, line=_line(block), path=_path(block)
-            )
+            error = ErrorDetail("SOAP_MUST_UNDERSTAND", message, line=_line(block), path=_path(block))
             raise SoapFault("MustUnderstand", message, errors=[error], code=error.code)
 
 
 def _single_body_child(body: etree._Element) -> etree._Element:
     children = _children(body)
     if not children:
-        raise _client(
-            "SOAP_BODY_EMPTY", "The Body must contain exactly one element; it has none.", body
-        )
+        raise _client("SOAP_BODY_EMPTY", "The Body must contain exactly one element; it has none.", body)
     if len(children) > 1:
         message = f"The Body must contain exactly one element; it has {len(children)}."
         raise _client("SOAP_BODY_MULTIPLE", message, children[1])
@@ -176,7 +166,7 @@ def _operation(child: etree._Element, operations: dict[str, str], namespace: str
         found = f"{{{name.namespace or ''}}}{name.localname}"
         message = f"Unknown operation {found}; expected one of: {expected}."
         raise _client("SOAP_OPERATION_UNKNOWN", message, child)
-    return name.localname
+    return str(name.localname)
 
 
 def _check_soap_action(soap_action: str | None, expected: str, operation: str) -> None:
@@ -185,9 +175,7 @@ def _check_soap_action(soap_action: str | None, expected: str, operation: str) -
     if len(action) >= 2 and action[0] == action[-1] == '"':
         action = action[1:-1].strip()
     if action and action != expected:
-        message = (
-            f"SOAPAction {action!r} contradicts the Body's operation {operation} ({expected!r})."
-        )
+        message = f"SOAPAction {action!r} contradicts the Body's operation {operation} ({expected!r})."
         raise SoapFault(
             "Client",
             message,
@@ -202,7 +190,8 @@ def _envelope() -> tuple[etree._Element, etree._Element]:
 
 
 def _serialize(envelope: etree._Element) -> bytes:
-    return etree.tostring(envelope, encoding="UTF-8", xml_declaration=True)
+    data: bytes = etree.tostring(envelope, encoding="UTF-8", xml_declaration=True)
+    return data
 
 
 def build_response(payload: etree._Element) -> bytes:

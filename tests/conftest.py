@@ -93,9 +93,9 @@ def http(live: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for this session; skipped only outside CI without a server."""
+    """A fresh PostgreSQL schema for this test; skipped only outside CI without a server."""
     url = os.environ.get("SAISINE_TEST_POSTGRES_URL")
     required = os.environ.get("SAISINE_REQUIRE_POSTGRES") == "1" or os.environ.get("CI") == "true"
     if not url:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
+from gateway.ports import DeliveryTask, DuplicateAccepted, Event, NewMessage, Receipt, Registration, Status
 
 
 class MemoryStore:
@@ -54,3 +56,33 @@ class MemoryStore:
 
     def ping(self) -> None:
         return None
+
+
+class FakeRegistry:
+    """An in-process court registry: idempotent by key, scripted failures, every call recorded."""
+
+    endpoint = "fake://registry"
+
+    def __init__(self) -> None:
+        self.calls: list[DeliveryTask] = []
+        self.script: list[Exception] = []  # raised by the next calls, in order
+        self.numbers: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def register(self, task: DeliveryTask) -> Registration:
+        with self.lock:
+            self.calls.append(task)
+            if self.script:
+                raise self.script.pop(0)
+            if task.kind == "complement":
+                assert task.numero_parquet, "a complément is sent with its affaire's numéro parquet"
+            repeat = task.message_id in self.numbers
+            if not repeat:
+                tribunal = task.affaire["tribunal_code"]
+                self.numbers[task.message_id] = (
+                    task.numero_parquet or f"{tribunal}-2026-{len(self.numbers) + 1:07d}"
+                )
+            return Registration(self.numbers[task.message_id], datetime.now(UTC), repeat)
+
+    def keys(self) -> list[str]:
+        return [call.message_id for call in self.calls]

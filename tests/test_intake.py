@@ -76,7 +76,7 @@ def test_logs_never_carry_personal_data(intake: Intake, capsys: pytest.CaptureFi
 def test_one_event_per_stage_bound_to_the_message(intake: Intake) -> None:
     """received then accepted (or rejected), each with message id, receipt and sender."""
     sample = sorted((GENDARMERIE_V1 / "valid").glob("*.xml"))[0].read_bytes()
-    with structlog.testing.capture_logs() as logs:
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         outcome = intake.submit("gendarmerie", sample, "rest")
     assert [entry["event"] for entry in logs] == ["message_received", "message_accepted"]
     for entry in logs:

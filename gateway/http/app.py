@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from gateway.composition import Container
@@ -87,9 +90,32 @@ def _intake_handler(container: Container, agency: str) -> Callable[[Request], Aw
     return submit_procedure
 
 
-def create_app(container: Container) -> FastAPI:
+def _lifespan(
+    container: Container, run_worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the delivery worker with the server; on stop, let in-flight deliveries finish."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = container.worker() if run_worker else None
+        thread = threading.Thread(target=worker.run, name="delivery-worker", daemon=True) if worker else None
+        if thread:
+            thread.start()
+        try:
+            yield
+        finally:
+            if worker and thread:
+                worker.stop()
+                await run_in_threadpool(thread.join)
+
+    return lifespan
+
+
+def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     """The ASGI application for a wired container (see gateway.composition.build)."""
-    app = FastAPI(title="Saisine", version="1", description=DESCRIPTION)
+    app = FastAPI(
+        title="Saisine", version="1", description=DESCRIPTION, lifespan=_lifespan(container, run_worker)
+    )
     app.state.container = container
 
     for agency in sorted(f.agency for f in container.formats.all() if "rest" in f.transports):
@@ -130,7 +156,10 @@ def create_app(container: Container) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], summary="The store is reachable and the schemas are loaded")
     async def readyz() -> JSONResponse:
-        checks: dict[str, Any] = {"formats": [f.name for f in container.formats.all()]}
+        checks: dict[str, Any] = {
+            "formats": [f.name for f in container.formats.all()],
+            "registry": {"endpoint": container.breaker.endpoint, "circuit": container.breaker.state},
+        }
         try:
             await run_in_threadpool(container.store.ping)
             checks["store"] = "ok"
@@ -141,6 +170,10 @@ def create_app(container: Container) -> FastAPI:
             {"status": "ready" if ready else "not_ready", "checks": checks},
             status_code=200 if ready else 503,
         )
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(container.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     soap_routes.install(app, container)
     return app

@@ -82,7 +82,7 @@ class _SoapEndpoint:
             outcome = await run_in_threadpool(intake.submit, agency, body, "soap")  # kept with its errors
             return self.fault(SoapFault("Client", "Message refused", errors=outcome.receipt.errors))
         try:
-            call = read_envelope(root, request.headers.get("soapaction"), self.operations)
+            call = read_envelope(root, request.headers.get("soapaction"), self.operations, namespace=self.ns)
         except SoapFault as fault:
             return self.fault(fault)
         if call.operation == "GetReceiptStatusRequest":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, insert, select, text, update
@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import ErrorDetail
 from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
-from gateway.store.tables import cases, events, messages
+from gateway.store.deliveries import SqlDeliveryStore
+from gateway.store.tables import cases, deliveries, events, messages
 
 
 def _aware(value: datetime) -> datetime:
@@ -34,6 +35,7 @@ class SqlStore:
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        self.deliveries = SqlDeliveryStore(engine, self._write_lock)
 
     def save(self, message: NewMessage) -> Receipt:
         accepted = message.status == Status.ACCEPTED
@@ -75,12 +77,32 @@ class SqlStore:
                             created_at=_utc(message.received_at),
                         )
                     )
+                    self._insert_delivery(conn, pk, message)
                 self._insert_events(conn, pk, message.events)
         except IntegrityError as exc:
             if accepted:
                 raise DuplicateAccepted(message.message_id) from exc
             raise
         return self._to_receipt(row, [])
+
+    @staticmethod
+    def _insert_delivery(conn: Connection, pk: int, message: NewMessage) -> None:
+        """The outbox row, in the acceptance transaction: nothing accepted can be forgotten."""
+        kind = str((message.case or {}).get("kind", "initiale"))
+        now = _utc(message.received_at)
+        conn.execute(
+            insert(deliveries).values(
+                message_pk=pk,
+                procedure_key=f"{message.agency}:{message.unit_code}:{message.procedure_number}",
+                kind=kind,
+                order_rank=0 if kind == "initiale" else 1,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
     @staticmethod
     def _insert_events(conn: Connection, pk: int, items: list[Event]) -> None:

@@ -91,3 +91,41 @@ events = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_events_message_pk", "message_pk"),
 )
+
+# The outbox: one delivery order per accepted message, created in the same transaction.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_pk", Integer, ForeignKey("messages.id"), nullable=False, unique=True),
+    # (agency, unit, numéro de procédure): deliveries of one procedure go in order
+    Column("procedure_key", String(96), nullable=False),
+    Column("kind", String(16), nullable=False),  # initiale | complement
+    # delivery order within a procedure: (order_rank, id); the initial procedure (0)
+    # goes before its compléments (1), whatever the order they arrived in
+    Column("order_rank", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | held | registered | dead_letter
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("last_error", String(500)),
+    Column("numero_parquet", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", DateTime(timezone=True)),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_procedure_key", "procedure_key", "id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),  # registered | retriable | fatal
+    Column("duration_ms", Integer, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_delivery_attempts_delivery_id", "delivery_id"),
+)

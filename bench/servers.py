@@ -1,0 +1,133 @@
+"""Server processes under measurement: start, wait until healthy, read CPU and memory, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INTAKE_PATH = "/api/v1/gendarmerie/procedures"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerSpec:
+    """How to start one server: its name, its command (``{port}``, ``{db}`` filled in), its env."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    db_file: str = "server.db"
+
+
+def saisine_spec(worker: bool, max_body_bytes: int | None = None) -> ServerSpec:
+    """The real gateway, as deployed: ``python -m gateway serve``, JSON logs, SQLite file."""
+    env = {
+        "SAISINE_DATABASE_URL": "sqlite:///{db}",
+        "SAISINE_LOG_JSON": "true",
+        "SAISINE_WORKER_ENABLED": "true" if worker else "false",
+    }
+    if max_body_bytes is not None:
+        env["SAISINE_MAX_BODY_BYTES"] = str(max_body_bytes)
+    argv = [sys.executable, "-m", "gateway", "serve", "--port", "{port}"]
+    return ServerSpec("saisine", argv, env, "saisine.db")
+
+
+def bound_spec() -> ServerSpec:
+    """The bound: same stack, bare endpoint (bench/bound_server.py)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.bound_server",
+        "--port",
+        "{port}",
+        "--database-url",
+        "sqlite:///{db}",
+    ]
+    return ServerSpec("bound", argv, {}, "bound.db")
+
+
+class ServerProcess:
+    """One server in its own process on a free loopback port, logging to a file in ``workdir``."""
+
+    def __init__(self, spec: ServerSpec, workdir: Path, tag: str = "") -> None:
+        self.spec = spec
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.intake_url = self.url + INTAKE_PATH
+        label = f"{spec.name}{tag}"
+        self.db_path = workdir / f"{label}-{spec.db_file}"
+        self.log_path = workdir / f"{label}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _fill(self, value: str) -> str:
+        return value.replace("{port}", str(self.port)).replace("{db}", str(self.db_path))
+
+    def __enter__(self) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAISINE_")}
+        env.update({k: self._fill(v) for k, v in self.spec.env.items()})
+        argv = [self._fill(a) for a in self.spec.argv]
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self, timeout: float = 60.0) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited at start-up: {self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.spec.name} did not become healthy in {timeout} s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def memory_kib(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak since start) in KiB."""
+        values = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+        return values
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

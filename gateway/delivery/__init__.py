@@ -1,0 +1,1 @@
+"""Delivery of accepted cases to the court registry: retries, circuit breaker, worker."""
