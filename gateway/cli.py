@@ -158,12 +158,16 @@ def codes() -> None:
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the demo gateway")] = 8080,
-    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its database")] = Path(".demo"),
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its databases and logs")] = Path(
+        ".demo"
+    ),
+    registry_port: Annotated[int, typer.Option(help="Port for the reference court registry")] = 8090,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave both servers up until Ctrl-C")] = False,
 ) -> None:
-    """Start a gateway on SQLite and send the sample procedures through it, as a unit would."""
+    """Start the reference registry and a gateway, and send the sample procedures as a unit would."""
     from gateway.demo import run_demo
 
-    raise typer.Exit(run_demo(port=port, workdir=workdir))
+    raise typer.Exit(run_demo(port=port, workdir=workdir, registry_port=registry_port, keep=keep))
 
 
 @sandbox_app.command("registry")

@@ -1,8 +1,11 @@
 """``saisine demo``: the main job end to end on the embedded default (SQLite).
 
-Starts a gateway in a child process on a fresh SQLite file, sends the sample
-procedures as a gendarmerie unit's software would (REST, and SOAP through zeep),
-shows each receipt, one rejection with its errors, then stops the gateway.
+Starts the reference court registry and a gateway (with its delivery worker) in
+child processes, each on a fresh SQLite file; sends the sample procedures through
+the gendarmerie SOAP service with zeep, as a unit's software would; follows each
+receipt until the court registry has registered the case and given its numéro
+parquet; shows one procedure rejected with its errors; then says where to look
+and stops both servers.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import zeep
+import zeep.exceptions
 from lxml import etree
 from rich.console import Console
 from rich.table import Table
@@ -23,113 +30,186 @@ from gateway.paths import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "tests" / "fixtures" / "gendarmerie" / "v1"
 REJECTED_SAMPLE = SAMPLES / "invalid" / "natinf-unknown.xml"
+INTAKE_NS = "urn:saisine:gendarmerie:intake:v1"
+FINAL = {"registered", "dead_letter", "held", "rejected", "failed"}
 
 
-def _start_gateway(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        SAISINE_DATABASE_URL=f"sqlite:///{workdir / 'saisine.db'}",
-        SAISINE_LOG_JSON="true",
-    )
-    log = (workdir / "gateway.log").open("wb")
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+@dataclass
+class Sent:
+    path: Path
+    receipt_id: str
+    status: str
+    numero_parquet: str | None = None
+    seconds: float | None = None
 
 
-def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("the gateway stopped during start-up: see .demo/gateway.log")
+            raise RuntimeError(f"the {name} stopped during start-up: see {log}")
         try:
-            if client.get("/readyz").status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise RuntimeError("the gateway did not become ready within 60 s")
+    raise RuntimeError(f"the {name} did not become ready within 60 s: see {log}")
 
 
-def _soap_submit(base: str, path: Path) -> tuple[str, str]:
-    """Send one procedure through the SOAP service with zeep, as a unit's software would."""
-    import zeep
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
-    settings = zeep.Settings(forbid_dtd=True, forbid_external=False, strict=True)
-    client = zeep.Client(f"{base}/soap/gendarmerie?wsdl", settings=settings)
-    procedure = etree.fromstring(path.read_bytes())
-    answer = client.service.SubmitProcedure(_value_1=procedure)
-    return str(answer.receiptId), str(answer.status)
+
+def _client(base: str) -> Any:
+    """A zeep client of the gendarmerie intake service, built from the WSDL the gateway serves."""
+    settings = zeep.Settings(forbid_dtd=True, forbid_entities=True, strict=True)
+    return zeep.Client(f"{base}/soap/gendarmerie?wsdl", settings=settings)
 
 
-def run_demo(port: int = 8080, workdir: Path = Path(".demo")) -> int:
-    console = Console()
+def run_demo(
+    port: int = 8080, workdir: Path = Path(".demo"), registry_port: int = 8090, keep: bool = False
+) -> int:
+    """Run the demo; with ``keep``, leave both servers up until Ctrl-C, to look around."""
+    console = Console(width=None if sys.stdout.isatty() else 120)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     base = f"http://127.0.0.1:{port}"
+    registry = f"http://127.0.0.1:{registry_port}"
+    python = [sys.executable, "-m", "gateway"]
+    env = dict(os.environ, SAISINE_LOG_JSON="true")
     console.rule("[bold]Saisine demo")
-    console.print(f"Starting the gateway on {base} (SQLite file {workdir / 'saisine.db'})")
-    process = _start_gateway(port, workdir)
+    console.print(f"Reference court registry on {registry} (its own SQLite file {workdir / 'registry.db'})")
+    registry_log = workdir / "registry.log"
+    registry_process = _start(
+        [
+            *python,
+            "sandbox",
+            "registry",
+            "--port",
+            str(registry_port),
+            "--database",
+            str(workdir / "registry.db"),
+        ],
+        env,
+        registry_log,
+    )
+    gateway_process: subprocess.Popen[bytes] | None = None
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            _wait_ready(client, process)
-            return _exchange(console, client, base)
+        _wait_ready(f"{registry}/soap/registry?wsdl", registry_process, "registry", registry_log)
+        console.print(f"Gateway on {base} (SQLite file {workdir / 'saisine.db'}), delivering to the registry")
+        gateway_env = dict(
+            env,
+            SAISINE_DATABASE_URL=f"sqlite:///{workdir / 'saisine.db'}",
+            SAISINE_REGISTRY_URL=f"{registry}/soap/registry",
+        )
+        gateway_log = workdir / "gateway.log"
+        gateway_process = _start([*python, "serve", "--port", str(port)], gateway_env, gateway_log)
+        _wait_ready(f"{base}/readyz", gateway_process, "gateway", gateway_log)
+        code = _exchange(console, base, registry, keep)
+        if keep:
+            console.print("\nBoth servers stay up; Ctrl-C stops them.")
+            try:
+                while gateway_process.poll() is None and registry_process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        return code
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        console.print(f"Gateway stopped. Its log (JSON, no personal data): {workdir / 'gateway.log'}")
+        if gateway_process is not None:
+            _stop(gateway_process)
+        _stop(registry_process)
+        console.print(
+            f"Both stopped. Their logs (JSON, no personal data): {workdir}/gateway.log, registry.log"
+        )
 
 
-def _exchange(console: Console, client: httpx.Client, base: str) -> int:
-    table = Table(title="Sample procedures sent by a gendarmerie unit")
-    for column in ("file", "transport", "HTTP", "status", "receipt"):
+def _exchange(console: Console, base: str, registry: str, keep: bool) -> int:
+    client = _client(base)
+    samples = sorted((SAMPLES / "valid").glob("*.xml"))  # initial procedures sort before their compléments
+    console.print(
+        f"\nSending {len(samples)} sample procedures through SOAP (zeep), as a gendarmerie unit would"
+    )
+    sent: list[Sent] = []
+    started = time.monotonic()
+    for path in samples:
+        answer = client.service.SubmitProcedure(_value_1=etree.fromstring(path.read_bytes()))
+        sent.append(Sent(path, str(answer.receiptId), str(answer.status)))
+
+    rejected_ok = _show_rejection(console, client)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(s.status not in FINAL for s in sent):
+        for item in sent:
+            if item.status in FINAL:
+                continue
+            status = client.service.GetReceiptStatus(receiptId=item.receipt_id)
+            item.status = str(status.status)
+            if item.status == "registered":
+                item.numero_parquet = str(status.numeroParquet)
+                item.seconds = time.monotonic() - started
+        time.sleep(0.2)
+
+    table = Table(title="Receipts, as GetReceiptStatus gives them")
+    for column in ("file", "kind", "status", "numéro parquet", "receipt"):
         table.add_column(column)
-    samples = sorted((SAMPLES / "valid").glob("*.xml"))
-    failures = 0
-    for path in samples[1:]:
-        response = client.post(
-            "/api/v1/gendarmerie/procedures",
-            content=path.read_bytes(),
-            headers={"Content-Type": "application/xml"},
-        )
-        body = response.json()
-        failures += response.status_code != 202
+    for item in sent:
+        kind = "complément" if b"<MessageType>COMPLEMENT" in item.path.read_bytes() else "initiale"
+        colour = "green" if item.status == "registered" else "red"
         table.add_row(
-            path.name,
-            "REST",
-            str(response.status_code),
-            body["status"],
-            body.get("receipt_id", "-"),
+            item.path.name,
+            kind,
+            f"[{colour}]{item.status}[/]",
+            item.numero_parquet or "-",
+            item.receipt_id,
         )
-    receipt_id, status = _soap_submit(base, samples[0])
-    failures += status != "accepted"
-    table.add_row(samples[0].name, "SOAP (zeep)", "200", status, receipt_id)
     console.print(table)
+    registered = sum(s.status == "registered" for s in sent)
+    slowest = max((s.seconds or 0.0) for s in sent)
+    console.print(f"{registered}/{len(sent)} registered by the court registry, all within {slowest:.1f} s")
 
-    rejected = client.post(
-        "/api/v1/gendarmerie/procedures",
-        content=REJECTED_SAMPLE.read_bytes(),
-        headers={"Content-Type": "application/xml"},
-    )
-    console.print(
-        f"\n[bold]{REJECTED_SAMPLE.name}[/]: HTTP {rejected.status_code}, {rejected.json()['status']}"
-    )
-    for error in rejected.json()["errors"]:
-        console.print(f"  {error['code']}  line {error['line']}  {error['path']}\n    {error['message']}")
-
-    receipt = client.get(f"/api/v1/receipts/{receipt_id}").json()
-    console.print(
-        f"\nReceipt {receipt_id}: status {receipt['status']}, history "
-        + " -> ".join(event["kind"] for event in receipt["history"])
-    )
+    example = sent[0].receipt_id
     console.print("\nWhere to look while a gateway runs:")
-    console.print(f"  receipts      {base}/api/v1/receipts/<receipt_id>")
-    console.print(f"  API docs      {base}/docs    (OpenAPI: {base}/openapi.json)")
-    console.print(f"  SOAP WSDL     {base}/soap/gendarmerie?wsdl")
-    console.print(f"  health        {base}/healthz  {base}/readyz")
-    ok = failures == 0 and rejected.status_code == 422
+    console.print(f"  the clerk's view  {registry}/cases   (cases received by the reference registry)")
+    console.print(f"  a receipt         {base}/api/v1/receipts/{example}")
+    console.print(f"  SOAP WSDL         {base}/soap/gendarmerie?wsdl   (GetReceiptStatus)")
+    console.print(f"  API docs          {base}/docs    (OpenAPI: {base}/openapi.json)")
+    console.print(f"  health, metrics   {base}/readyz  {base}/metrics")
     console.print(
-        "[green]Demo finished: every sample accepted, the invalid one rejected with its errors."
+        "  (the demo stops both servers now; `saisine serve` and `saisine sandbox registry` keep them up)"
+    )
+    ok = registered == len(sent) and rejected_ok
+    console.print(
+        "[green]Demo finished: every sample registered with its numéro parquet, the invalid one rejected."
         if ok
         else "[red]Demo finished with unexpected answers (see above)."
     )
     return 0 if ok else 1
+
+
+def _show_rejection(console: Console, client: Any) -> bool:
+    """Send a procedure citing an unknown NATINF code: a SOAP Client fault listing every error."""
+    procedure = etree.fromstring(REJECTED_SAMPLE.read_bytes())
+    try:
+        client.service.SubmitProcedure(_value_1=procedure)
+    except zeep.exceptions.Fault as fault:
+        errors = fault.detail.findall(f".//{{{INTAKE_NS}}}error") if fault.detail is not None else []
+        console.print(f"\n[bold]{REJECTED_SAMPLE.name}[/]: SOAP fault {fault.code}, {fault.message}")
+        for error in errors:
+            fields = {etree.QName(child).localname: child.text for child in error}
+            console.print(f"  {fields.get('code')}  line {fields.get('line')}  {fields.get('path')}")
+            console.print(f"    {fields.get('message')}")
+        return str(fault.code).endswith("Client") and bool(errors)
+    console.print(f"[red]{REJECTED_SAMPLE.name} was accepted; it should have been rejected")
+    return False

@@ -78,6 +78,30 @@ class Receipt:
     numero_parquet: str | None = None
     history: list[Event] = field(default_factory=list)
 
+    def _last(self, kind: str) -> Event | None:
+        return next((e for e in reversed(self.history) if e.kind == kind), None)
+
+    @property
+    def registered_at(self) -> datetime | None:
+        """When the court registry gave the numéro parquet (the last registration on record)."""
+        event = self._last("registered") if self.status == Status.REGISTERED else None
+        return event.at if event else None
+
+    @property
+    def reason(self) -> tuple[str, str] | None:
+        """Why the message stands still, as (code, text): a dead letter's or a hold's reason."""
+        if self.status == Status.DEAD_LETTER:
+            event = self._last("dead_letter")
+            detail = event.detail if event else {}
+            return str(detail.get("code", "DEAD_LETTER")), str(detail.get("reason", ""))
+        if self.status == Status.HELD:
+            return (
+                "PREDECESSOR_DEAD_LETTER",
+                "An earlier message of the same procedure is a dead letter; this one goes on "
+                "by itself once that one is replayed and registered.",
+            )
+        return None
+
 
 class IntakeObserver(Protocol):
     def message(self, agency: str, transport: str, accepted: bool, codes: list[str]) -> None:

@@ -14,6 +14,7 @@ from gateway.composition import Container, build
 from gateway.delivery.breaker import CLOSED, OPEN, CircuitBreaker
 from gateway.delivery.policy import RetryPolicy
 from gateway.errors import Fatal, Retriable
+from gateway.http.views import receipt_out
 from gateway.ports import Registration
 from gateway.settings import Settings
 from tests.conftest import GENDARMERIE_V1, with_new_id
@@ -105,6 +106,9 @@ def test_registered_with_numero_parquet(wired: Container) -> None:
     assert receipt.numero_parquet and receipt.numero_parquet.startswith("TJ")
     assert registry(wired).keys() == [receipt.message_id]
     assert [e.kind for e in receipt.history][-2:] == ["delivering", "registered"]
+    shown = receipt_out(receipt)  # what GET /api/v1/receipts/{id} answers
+    assert shown["numero_parquet"] == receipt.numero_parquet
+    assert shown["registered_at"] == receipt.history[-1].at.isoformat() and shown["reason"] is None
 
 
 def test_retriable_failure_is_retried_later_then_dead_lettered(wired: Container) -> None:
@@ -178,6 +182,12 @@ def test_behind_a_dead_letter_messages_are_held_then_go_on(wired: Container) -> 
     wired.worker().run_until_idle()
     assert status(wired, initial_id) == "dead_letter"
     assert status(wired, complement_id) == "held"
+    dead, held = wired.store.receipt(initial_id), wired.store.receipt(complement_id)
+    assert dead is not None and receipt_out(dead)["reason"] == {
+        "code": "INVALID_AFFAIRE",
+        "message": "refused",
+    }
+    assert held is not None and receipt_out(held)["reason"]["code"] == "PREDECESSOR_DEAD_LETTER"
     _redeliver(wired, initial_id)  # what a replay does (issue "Replay and the operator console")
     wired.worker().run_until_idle()
     wired.worker().run_until_idle()

@@ -35,6 +35,10 @@ def _receipt_element(ns: str, tag: str, receipt: Receipt, repeat: bool, history:
     sub(root, "repeat", "true" if repeat else "false")
     sub(root, "receivedAt", receipt.received_at.isoformat())
     sub(root, "numeroParquet", receipt.numero_parquet)
+    sub(root, "registeredAt", receipt.registered_at.isoformat() if receipt.registered_at else None)
+    if reason := receipt.reason:
+        sub(root, "reasonCode", reason[0])
+        sub(root, "reason", reason[1])
     if receipt.warnings:
         warnings = etree.SubElement(root, f"{{{ns}}}warnings")
         for text in receipt.warnings:

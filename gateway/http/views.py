@@ -18,6 +18,11 @@ class ErrorOut(BaseModel):
     path: str | None = Field(default=None, examples=["/Procedure/Infractions/Infraction[1]/Natinf"])
 
 
+class ReasonOut(BaseModel):
+    code: str = Field(examples=["UNKNOWN_TRIBUNAL"])
+    message: str = Field(examples=["tribunal TJ99999 is not served by this registry"])
+
+
 class EventOut(BaseModel):
     at: datetime
     kind: str = Field(examples=["accepted"])
@@ -34,7 +39,11 @@ class ReceiptOut(BaseModel):
     repeat: bool = Field(default=False, description="True when the same bytes were already accepted")
     received_at: datetime
     format: str | None = Field(default=None, examples=["gendarmerie/v1"])
-    numero_parquet: str | None = None
+    numero_parquet: str | None = Field(
+        default=None, examples=["TJ75056-2026-0000042"], description="Set once the court registered the case"
+    )
+    registered_at: datetime | None = Field(default=None, description="When the court registered it")
+    reason: ReasonOut | None = Field(default=None, description="Why a dead letter or held message stands")
     warnings: list[str] = Field(default_factory=list)
     errors: list[ErrorOut] = Field(default_factory=list)
     links: dict[str, str] = Field(default_factory=dict)
@@ -60,6 +69,8 @@ def receipt_out(receipt: Receipt, repeat: bool = False, history: bool = False) -
         "received_at": receipt.received_at.isoformat(),
         "format": receipt.format,
         "numero_parquet": receipt.numero_parquet,
+        "registered_at": receipt.registered_at.isoformat() if receipt.registered_at else None,
+        "reason": {"code": reason[0], "message": reason[1]} if (reason := receipt.reason) else None,
         "warnings": receipt.warnings,
         "errors": [e.as_dict() for e in receipt.errors],
         "links": {"receipt": f"/api/v1/receipts/{receipt.receipt_id}"},
