@@ -1,4 +1,4 @@
-"""The ``saisine`` command: serve, validate, db upgrade, demo, codes."""
+"""The ``saisine`` command: serve, worker, validate, ingest, formats, db upgrade, codes, demo, sandbox."""
 
 from __future__ import annotations
 
@@ -133,6 +133,82 @@ def _print_results(results: list[dict[str, Any]], as_json: bool) -> None:
         for error in result.get("errors", []):
             where = f"line {error['line']}" if error.get("line") else "-"
             typer.echo(f"  {error['code']:<32} {where:<10} {error.get('path') or ''}\n    {error['message']}")
+
+
+@app.command()
+def ingest(
+    directory: Annotated[Path, typer.Argument(help="Folder of messages (searched recursively)")],
+    report: Annotated[
+        Path, typer.Option(help="Report and journal (JSON lines); running again skips what it lists")
+    ] = Path("ingest-report.jsonl"),
+    pattern: Annotated[str, typer.Option(help="Which files")] = "*.xml",
+    agency: Annotated[
+        str | None, typer.Option(help="Agency to record when a file's format cannot be told")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Submit a folder of messages through the intake pipeline (a backlog, a unit without a link).
+
+    Exit 0 when every file was accepted (or already was), 1 when some were rejected, 2 when
+    some could not be read.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from gateway.composition import build
+    from gateway.ingest import Ingestion, message_files
+
+    if not directory.is_dir():
+        typer.echo(f"{directory}: not a folder", err=True)
+        raise typer.Exit(2)
+    settings = _settings(database_url)
+    container = build(settings)
+    console = Console(stderr=True)
+    try:
+        files = message_files(directory, pattern)
+        run = Ingestion(container.intake, report, agency)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for _entry in run.run(files):
+                progress.advance(task)
+    finally:
+        container.close()
+    summary = run.summary
+    table = Table(title=f"{directory}: {summary.total} files")
+    table.add_column("outcome")
+    table.add_column("files", justify="right")
+    table.add_row("accepted", str(summary.accepted))
+    table.add_row("repeats (already accepted)", str(summary.repeats))
+    table.add_row("skipped (already in the report)", str(summary.skipped))
+    table.add_row("rejected", str(summary.rejected_files))
+    for code, count in sorted(summary.rejected.items()):
+        table.add_row(f"  {code}", str(count))
+    table.add_row("unreadable", str(summary.unreadable))
+    Console().print(table)
+    typer.echo(f"Report: {report}")
+    raise typer.Exit(2 if summary.unreadable else 1 if summary.rejected_files else 0)
+
+
+@app.command()
+def formats() -> None:
+    """The sender formats Saisine accepts: agency, version, namespace, transports, status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gateway.composition import default_formats, with_deprecations
+
+    settings = _settings()
+    table = Table(title="Sender formats")
+    for column in ("format", "namespace", "root", "transports", "mapping", "status"):
+        table.add_column(column)
+    for fmt in with_deprecations(default_formats()[0], settings.deprecated_formats):
+        status = fmt.status if not fmt.deprecated_until else f"[yellow]{fmt.status}[/]"
+        table.add_row(
+            fmt.name, fmt.namespace, fmt.root, ", ".join(fmt.transports), fmt.mapping_version, status
+        )
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @db_app.command("upgrade")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 from tenacity import wait_exponential_jitter
@@ -95,6 +96,23 @@ def build(
 
 def build_checker(settings: Settings, formats: tuple[SenderFormat, ...] | None = None) -> Checker:
     """Everything needed to check a message offline: schemas and the reference list."""
-    registry = FormatRegistry(formats if formats is not None else default_formats()[0])
+    chosen = formats if formats is not None else default_formats()[0]
+    registry = FormatRegistry(with_deprecations(chosen, settings.deprecated_formats))
     natinf = NatinfReference.from_file(settings.natinf_csv)
     return Checker(registry, natinf, utc_now, clock_skew_seconds=settings.clock_skew_seconds)
+
+
+def with_deprecations(
+    formats: tuple[SenderFormat, ...], deprecated: dict[str, date]
+) -> tuple[SenderFormat, ...]:
+    """The formats with the configured end-of-support dates; an unknown name stops start-up."""
+    names = {f.name for f in formats}
+    unknown = sorted(set(deprecated) - names)
+    if unknown:
+        raise ValueError(
+            f"SAISINE_DEPRECATED_FORMATS names unknown formats {unknown}; known: {sorted(names)}"
+        )
+    return tuple(
+        dataclasses.replace(f, deprecated_until=deprecated[f.name]) if f.name in deprecated else f
+        for f in formats
+    )

@@ -50,6 +50,23 @@ class SenderFormat:
     def name(self) -> str:
         return f"{self.agency}/v{self.version}"
 
+    @property
+    def status(self) -> str:
+        return (
+            f"deprecated, supported until {self.deprecated_until.isoformat()}"
+            if self.deprecated_until
+            else "supported"
+        )
+
+    def deprecation_notice(self) -> str | None:
+        """The warning a receipt carries for a message in a deprecated format."""
+        if self.deprecated_until is None:
+            return None
+        return (
+            f"FORMAT_DEPRECATED: {self.name} is deprecated; support ends on "
+            f"{self.deprecated_until.isoformat()}. Move to a newer version of the format."
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SoapService:

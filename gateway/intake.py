@@ -56,6 +56,12 @@ class Evaluation:
     def codes(self) -> list[str]:
         return sorted({e.code for e in self.errors})
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the sender should know although the message is accepted (a deprecated format)."""
+        notice = self.fmt.deprecation_notice() if self.fmt is not None else None
+        return [notice] if notice else []
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -251,6 +257,7 @@ class Intake:
             procedure_number=header.procedure_number,
             tribunal_code=header.tribunal_code,
             case=result.case.model_dump(mode="json") if result.case else None,
+            warnings=result.warnings,
         )
 
     def record_refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field
@@ -48,3 +49,8 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     breaker_threshold: int = Field(default=5, ge=1, description="Consecutive retriable failures that open it")
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    deprecated_formats: dict[str, date] = Field(
+        default_factory=dict,
+        description="Formats still accepted but on their way out, with the day support ends: "
+        'SAISINE_DEPRECATED_FORMATS=\'{"gendarmerie/v1": "2027-06-30"}\'',
+    )

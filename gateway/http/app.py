@@ -20,8 +20,10 @@ from gateway.http.views import (
     ReceiptDetailOut,
     ReceiptOut,
     RejectionOut,
+    ValidationOut,
     receipt_out,
     rejection_out,
+    validation_out,
 )
 
 SAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -90,6 +92,31 @@ def _intake_handler(container: Container, agency: str) -> Callable[[Request], Aw
     return submit_procedure
 
 
+def _validate_handler(container: Container, agency: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    checker = container.intake.checker
+    limit = container.settings.max_body_bytes
+
+    async def validate_procedure(request: Request) -> JSONResponse:
+        try:
+            body = await read_capped(request, limit)
+        except TooLarge as exc:
+            return JSONResponse(validation_out(413, exc.errors), status_code=413)
+        if not is_xml(request.headers.get("content-type")):
+            error = ErrorDetail(
+                "CONTENT_TYPE_UNSUPPORTED", "Send the message as application/xml (or text/xml)."
+            )
+            return JSONResponse(validation_out(415, [error]), status_code=415)
+        verdict = await run_in_threadpool(checker.evaluate, body, agency)
+        status = 200 if verdict.accepted else verdict.http_status
+        return JSONResponse(validation_out(status, verdict.errors, verdict), status_code=status)
+
+    validate_procedure.__doc__ = (
+        f"Check a {agency} procedure message as the intake would, and store nothing: "
+        "the mapped case as the court would receive it, or every error."
+    )
+    return validate_procedure
+
+
 def _lifespan(
     container: Container, run_worker: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -118,7 +145,29 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     )
     app.state.container = container
 
-    for agency in sorted(f.agency for f in container.formats.all() if "rest" in f.transports):
+    for agency in sorted({f.agency for f in container.formats.all() if "rest" in f.transports}):
+        app.add_api_route(
+            f"/api/v1/{agency}/procedures/validate",
+            _validate_handler(container, agency),
+            methods=["POST"],
+            response_model=None,
+            responses={
+                200: {"model": ValidationOut, "description": "Valid: the mapped case; nothing stored"},
+                400: {"model": ValidationOut, "description": "Refused by the hardened parser"},
+                413: {"model": ValidationOut, "description": "Body larger than the configured cap"},
+                415: {"model": ValidationOut, "description": "Content type is not XML"},
+                422: {"model": ValidationOut, "description": "Invalid: every error; nothing stored"},
+            },
+            tags=[agency],
+            name=f"validate_{agency}_procedure",
+            summary=f"Check a {agency} procedure message without sending it",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/xml": {"schema": {"type": "string"}, "example": SAMPLE}},
+                }
+            },
+        )
         app.add_api_route(
             f"/api/v1/{agency}/procedures",
             _intake_handler(container, agency),

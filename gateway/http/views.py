@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from gateway.errors import ErrorDetail
 from gateway.ports import Receipt
+
+if TYPE_CHECKING:
+    from gateway.intake import Evaluation
 
 
 class ErrorOut(BaseModel):
@@ -88,4 +92,26 @@ def rejection_out(receipt: Receipt) -> dict[str, Any]:
         "receipt_id": receipt.receipt_id,
         "message_id": receipt.message_id,
         "errors": [e.as_dict() for e in receipt.errors],
+    }
+
+
+class ValidationOut(BaseModel):
+    status: str = Field(examples=["valid"], description="valid or invalid; nothing is stored either way")
+    format: str | None = Field(default=None, examples=["gendarmerie/v1"])
+    warnings: list[str] = Field(default_factory=list)
+    case: dict[str, Any] | None = Field(default=None, description="The court case the message maps to")
+    errors: list[ErrorOut] = Field(default_factory=list)
+
+
+def validation_out(
+    status: int, errors: list[ErrorDetail], verdict: Evaluation | None = None
+) -> dict[str, Any]:
+    fmt = verdict.fmt if verdict is not None else None
+    case = verdict.case if verdict is not None else None
+    return {
+        "status": "valid" if status == 200 else "invalid",
+        "format": fmt.name if fmt else None,
+        "warnings": verdict.warnings if verdict is not None else [],
+        "case": case.model_dump(mode="json") if case is not None else None,
+        "errors": [e.as_dict() for e in errors],
     }
