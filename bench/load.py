@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bench.messages import split_at_message_id
+from bench.messages import split_at_message_id, with_procedure_number
 from bench.stats import summarize
 
 T = TypeVar("T")
@@ -89,8 +89,11 @@ class Connection:
         self.writer.close()
 
 
-def build_requests(url: str, template_path: Path, count: int) -> list[bytes]:
-    """``count`` complete HTTP requests, each message under a fresh MessageId."""
+def build_requests(
+    url: str, template_path: Path, count: int, first_procedure: int | None = None
+) -> list[bytes]:
+    """``count`` complete HTTP requests, each message under a fresh MessageId (and, from
+    ``first_procedure`` on, each under a numéro de procédure of its own)."""
     template = split_at_message_id(template_path.read_bytes(), str(template_path))
     parts = urlsplit(url)
     head = (
@@ -98,8 +101,10 @@ def build_requests(url: str, template_path: Path, count: int) -> list[bytes]:
         "Content-Type: application/xml\r\nContent-Length: {length}\r\n\r\n"
     )
     requests = []
-    for _ in range(count):
+    for index in range(count):
         body = template.with_id()
+        if first_procedure is not None:
+            body = with_procedure_number(body, first_procedure + index)
         requests.append(head.replace("{length}", str(len(body))).encode() + body)
     return requests
 
@@ -212,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     parts = urlsplit(args.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     count = args.requests if args.mode == "closed" else round(args.rate * args.duration)
-    requests = build_requests(args.url, Path(args.template), count)
+    requests = build_requests(args.url, Path(args.template), count, args.first_procedure)
     cpu_before, server_before, machine_before = _cpu_seconds(), _process_cpu(args.server_pid), _machine_cpu()
     if args.mode == "closed":
         tally, elapsed = _run_loop(closed_loop(host, port, requests, args.concurrency))
@@ -247,6 +252,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--server-pid", type=int, help="server process whose CPU time to report")
+    parser.add_argument(
+        "--first-procedure", type=int, help="give message i the numéro de procédure N+i (not the template's)"
+    )
     args = parser.parse_args()
     json.dump(run(args), sys.stdout)
 

@@ -44,6 +44,16 @@ def split_at_message_id(data: bytes, source: str) -> Template:
     return Template(data[:start], data[end:], source)
 
 
+def with_procedure_number(data: bytes, number: int) -> bytes:
+    """The message under numéro de procédure ``number`` (1 to 99999; its year kept).
+
+    Deliveries of one procedure go one after the other; a delivery benchmark gives every message
+    a procedure of its own so that this order does not chain them together.
+    """
+    start = data.index(b"<ProcedureNumber>") + len(b"<ProcedureNumber>")
+    return data[:start] + b"%05d" % (1 + (number - 1) % 99999) + data[start + 5 :]
+
+
 def typical_template() -> Template:
     """The typical message: the fixture if another engineer has written it, else generated."""
     if TYPICAL_FIXTURE.is_file():

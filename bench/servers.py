@@ -26,12 +26,17 @@ def free_port() -> int:
 
 @dataclass
 class ServerSpec:
-    """How to start one server: its name, its command (``{port}``, ``{db}`` filled in), its env."""
+    """How to start one server: its name, its command (``{port}``, ``{db}`` filled in), its env.
+
+    ``health_path`` is polled until it answers 200; ``None`` for a process that serves no HTTP
+    (a delivery worker): it only has to stay up.
+    """
 
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     db_file: str = "server.db"
+    health_path: str | None = "/healthz"
 
 
 def saisine_spec(worker: bool, max_body_bytes: int | None = None) -> ServerSpec:
@@ -45,6 +50,23 @@ def saisine_spec(worker: bool, max_body_bytes: int | None = None) -> ServerSpec:
         env["SAISINE_MAX_BODY_BYTES"] = str(max_body_bytes)
     argv = [sys.executable, "-m", "gateway", "serve", "--port", "{port}"]
     return ServerSpec("saisine", argv, env, "saisine.db")
+
+
+def registry_spec() -> ServerSpec:
+    """The reference court registry, as shipped: ``python -m gateway sandbox registry``."""
+    argv = [sys.executable, "-m", "gateway", "sandbox", "registry", "--port", "{port}", "--database", "{db}"]
+    return ServerSpec("registry", argv, {}, "registry.db", health_path="/api/stats")
+
+
+def worker_spec(database_url: str, registry_url: str, concurrency: int) -> ServerSpec:
+    """A delivery worker alone, as production runs it: ``python -m gateway worker``."""
+    env = {
+        "SAISINE_DATABASE_URL": database_url,
+        "SAISINE_REGISTRY_URL": registry_url,
+        "SAISINE_WORKER_CONCURRENCY": str(concurrency),
+        "SAISINE_LOG_JSON": "true",
+    }
+    return ServerSpec("worker", [sys.executable, "-m", "gateway", "worker"], env, health_path=None)
 
 
 def bound_spec() -> ServerSpec:
@@ -90,12 +112,17 @@ class ServerProcess:
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         assert self.proc is not None
+        if self.spec.health_path is None:
+            time.sleep(0.2)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited at start-up: {self.log_tail()}")
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.spec.name} exited at start-up: {self.log_tail()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + self.spec.health_path, timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

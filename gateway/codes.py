@@ -91,6 +91,18 @@ _CODES = [
     Code("DATE_FAITS_AFTER_SAISINE", Layer.RULE, 422, "The faits start after the saisine."),
     Code("DATE_SAISINE_AFTER_SENT", Layer.RULE, 422, "The saisine is after the message was sent."),
     Code("DATE_IN_FUTURE", Layer.RULE, 422, "A date is in the future beyond the allowed clock skew."),
+    Code(
+        "DATE_LOCAL_NONEXISTENT",
+        Layer.RULE,
+        422,
+        "A local date-time (no offset) in the hour skipped when clocks go forward.",
+    ),
+    Code(
+        "DATE_LOCAL_DST_MISMATCH",
+        Layer.RULE,
+        422,
+        "A local date-time's summer/winter time indicator is impossible on its date.",
+    ),
     Code("DATE_GAV_END_BEFORE_START", Layer.RULE, 422, "A garde à vue ends before it starts."),
     Code(
         "DATE_GAV_EXTENSION_OUTSIDE",

@@ -51,7 +51,9 @@ class Container:
         policy = RetryPolicy(
             max_attempts=s.retry_max_attempts,
             max_age=timedelta(hours=s.retry_max_age_hours),
-            wait=wait_exponential_jitter(initial=s.retry_initial_seconds, max=s.retry_max_seconds, jitter=1),
+            wait=wait_exponential_jitter(
+                multiplier=s.retry_initial_seconds, max=s.retry_max_seconds, jitter=1
+            ),
         )
         settings = WorkerSettings(s.worker_concurrency, s.worker_lease_seconds, s.worker_poll_seconds)
         return DeliveryWorker(

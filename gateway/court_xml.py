@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from functools import cache
 from typing import Literal
 
 from lxml import etree
@@ -50,13 +51,20 @@ def affaire_xml_bytes(affaire: Affaire, root: RootName = "Affaire") -> bytes:
     return data
 
 
+@cache
 def _qname(local: str) -> str:
     return f"{{{AFFAIRE_NS}}}{local}"
 
 
+@cache
+def _field_names(model_class: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class in declaration order (read once: pydantic's mapping is slow to walk)."""
+    return tuple(model_class.model_fields)
+
+
 def _write_model(parent: etree._Element, model: BaseModel) -> None:
     """One child per field, in the order the model declares them."""
-    for name in type(model).model_fields:
+    for name in _field_names(type(model)):
         _write_value(parent, name, getattr(model, name))
 
 
@@ -64,11 +72,13 @@ def _write_value(parent: etree._Element, name: str, value: object) -> None:
     if value is None:
         return
     child = etree.SubElement(parent, _qname(name))
-    if isinstance(value, BaseModel):
-        _write_model(child, value)
+    if type(value) is str:  # most values, and the cheapest test (a StrEnum goes to _text)
+        child.text = value
     elif isinstance(value, list):
         for item in value:
             _write_value(child, ITEM, item)
+    elif isinstance(value, BaseModel):
+        _write_model(child, value)
     else:
         child.text = _text(value)
 

@@ -17,13 +17,43 @@ from gateway.model import MessageKind, Nature
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
 class Loc:
-    line: int | None = None
-    path: str | None = None
+    """Where a value is in the sender's document: its line and readable path.
+
+    Rules read a location only to report an error, and most values are never in one:
+    a reader may hand out a subclass that works them out on first use
+    (:class:`gateway.locations.ElementLoc`).
+    """
+
+    __slots__ = ("_line", "_path")
+
+    def __init__(self, line: int | None = None, path: str | None = None) -> None:
+        self._line = line
+        self._path = path
+
+    @property
+    def line(self) -> int | None:
+        return self._line
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Loc):
+            return NotImplemented
+        return (self.line, self.path) == (other.line, other.path)
+
+    def __hash__(self) -> int:
+        return hash((self.line, self.path))
+
+    def __repr__(self) -> str:
+        return f"Loc(line={self.line!r}, path={self.path!r})"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a reader makes about a hundred of these per message, and a frozen dataclass
+# sets each field through object.__setattr__ (three times the cost). Nothing changes one.
+@dataclass(slots=True)
 class Value(Generic[T]):
     value: T
     loc: Loc
@@ -65,6 +95,16 @@ class PieceFact:
     content: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class LocalTimeFact:
+    """A date-time the sender wrote without an offset: as written (naive), the IANA zone it
+    is read in, and the sender's summer (True) or winter (False) time indicator, if any."""
+
+    written: Value[datetime]
+    zone: str
+    summer: bool | None = None
+
+
 @dataclass
 class ProcedureFacts:
     kind: MessageKind
@@ -85,3 +125,4 @@ class ProcedureFacts:
     legal_ids: list[LegalIdFact] = field(default_factory=list)
     scelle_numbers: list[Value[str]] = field(default_factory=list)
     pieces: list[PieceFact] = field(default_factory=list)
+    local_times: list[LocalTimeFact] = field(default_factory=list)  # formats without offsets

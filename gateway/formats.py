@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -32,8 +33,16 @@ class MessageHeader:
     sent_at: datetime | None = None
 
 
+def whole_tree(root: etree._Element) -> etree._Element:
+    """The default reading of a schema-valid message: the element tree as it is."""
+    return root
+
+
 @dataclass(frozen=True, slots=True)
 class SenderFormat:
+    """One format: ``read`` makes what ``read_facts`` and ``map_case`` take of a schema-valid
+    tree (a format may read the tree once into its own shape; they alone look inside)."""
+
     agency: str
     version: str
     namespace: str
@@ -41,10 +50,11 @@ class SenderFormat:
     schema_path: Path
     mapping_version: str
     read_header: Callable[[etree._Element], MessageHeader]
-    read_facts: Callable[[etree._Element], ProcedureFacts]
-    map_case: Callable[[etree._Element], Affaire]
+    read_facts: Callable[[Any], ProcedureFacts]
+    map_case: Callable[[Any], Affaire]
     transports: tuple[str, ...] = ("rest", "soap")
     deprecated_until: date | None = None
+    read: Callable[[etree._Element], Any] = whole_tree
 
     @property
     def name(self) -> str:

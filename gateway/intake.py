@@ -18,6 +18,7 @@ from lxml import etree
 from gateway.codes import CODES
 from gateway.errors import ErrorDetail, RefusedInput
 from gateway.formats import FormatRegistry, MessageHeader, SenderFormat
+from gateway.locations import path_of
 from gateway.model import Affaire
 from gateway.natinf import NatinfReference
 from gateway.ports import (
@@ -117,9 +118,10 @@ class Checker:
             return result
         try:
             ctx = RuleContext(natinf=self.natinf, now=self.clock(), clock_skew=self.clock_skew)
-            result.errors = apply_rules(fmt.read_facts(root), ctx)
+            reading = fmt.read(root)  # once, for both the facts and the case
+            result.errors = apply_rules(fmt.read_facts(reading), ctx)
             if not result.errors:
-                result.case = fmt.map_case(root)
+                result.case = fmt.map_case(reading)
                 result.http_status = 202
         except Exception as exc:  # a bug of ours must not lose the message: it is kept as failed
             log.error("message_processing_failed", format=fmt.name, error_type=type(exc).__name__)
@@ -132,12 +134,14 @@ class Checker:
         known = ", ".join(
             f"{{{f.namespace}}}{f.root}" for f in self.formats.all() if agency in (None, f.agency)
         )
+        other = self.formats.detect(root)  # a message of another agency sent to the wrong service
+        hint = f" It is a {other.name} message: send it to the {other.agency}'s service." if other else ""
         return ErrorDetail(
             "FORMAT_UNKNOWN",
             f"Root element {qname.localname} in namespace '{qname.namespace or ''}' is not a known "
-            f"message format{f' of the {agency}' if agency else ''}; expected one of: {known}.",
+            f"message format{f' of the {agency}' if agency else ''}; expected one of: {known}.{hint}",
             line=root.sourceline,
-            path=f"/{qname.localname}",
+            path=path_of(root),  # inside a SOAP request, from its Envelope
         )
 
 
@@ -169,14 +173,13 @@ class Intake:
             receipt_id=receipt_id, message_id=message_id, sender=sender, transport=transport
         ):
             log.info("message_received", size=len(data), sha256=sha)
-            if result.accepted and message_id:
-                repeat = self._against_original(sender, message_id, sha, result)
-                if repeat is not None:
-                    return repeat
             message = self._record(agency, sender, transport, data, sha, result, receipt_id)
             try:
+                # No look-up first: the store refuses a second accepted (sender, message id)
+                # in the same transaction, so a repeat costs one refused insert, and a new
+                # message (nearly all of them) no extra query.
                 receipt = self.store.save(message)
-            except DuplicateAccepted:  # a concurrent twin won the race: decide against it
+            except DuplicateAccepted:  # sent before, or a concurrent twin won: decide against it
                 assert message_id is not None
                 repeat = self._against_original(sender, message_id, sha, result)
                 if repeat is not None:
@@ -256,7 +259,7 @@ class Intake:
             unit_code=header.unit_code,
             procedure_number=header.procedure_number,
             tribunal_code=header.tribunal_code,
-            case=result.case.model_dump(mode="json") if result.case else None,
+            case=result.case,
             warnings=result.warnings,
         )
 

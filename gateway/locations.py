@@ -23,8 +23,35 @@ def path_of(el: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
+class ElementLoc(Loc):
+    """The location of an element, worked out when a rule first reads it (to report an error).
+
+    Writing a path walks up to the root and counts same-named siblings at every level;
+    a message has about a hundred checked values and seldom an error.
+    """
+
+    __slots__ = ("_el",)
+
+    def __init__(self, el: etree._Element) -> None:
+        self._el = el
+        self._line = self._path = None
+
+    @property
+    def line(self) -> int | None:
+        if self._line is None:
+            self._line = self._el.sourceline
+        return self._line
+
+    @property
+    def path(self) -> str | None:
+        if self._path is None:
+            self._path = path_of(self._el)
+        return self._path
+
+
 def loc(el: etree._Element) -> Loc:
-    return Loc(line=el.sourceline, path=path_of(el))
+    """The location of an element (worked out when read)."""
+    return ElementLoc(el)
 
 
 def resolve_positional(root: etree._Element, path: str) -> etree._Element | None:

@@ -6,12 +6,13 @@ The core (intake pipeline) talks to storage only through :class:`MessageStore`;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.errors import ErrorDetail
+from gateway.model import Affaire
 
 Clock = Callable[[], datetime]
 
@@ -59,7 +60,7 @@ class NewMessage:
     unit_code: str | None = None
     procedure_number: str | None = None
     tribunal_code: str | None = None
-    case: dict[str, Any] | None = None
+    case: Affaire | None = None  # the store writes it as JSON (one serialization, in the store)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -156,6 +157,34 @@ class Registration:
     repeat: bool = False
 
 
+class OutcomeKind:
+    """What an attempt came to (:class:`DeliveryOutcome`)."""
+
+    REGISTERED = "registered"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+    RELEASED = "released"  # the lease given back without a call
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What one attempt came to, for the store to record (several may share a transaction).
+
+    ``kind`` is ``registered`` (with the registry's ``registration``), ``retry`` (a ``reason``
+    and ``next_attempt_at``), ``dead_letter`` (a ``code`` and ``reason``) or ``released`` (the
+    lease given back without a call, to try again at ``next_attempt_at``).
+    """
+
+    task: DeliveryTask
+    kind: str
+    at: datetime
+    duration_ms: int = 0
+    registration: Registration | None = None
+    code: str = ""
+    reason: str = ""
+    next_attempt_at: datetime | None = None
+
+
 class CourtRegistry(Protocol):
     """The court registry, as the delivery worker sees it."""
 
@@ -186,6 +215,16 @@ class DeliveryStore(Protocol):
 
     def release(self, task: DeliveryTask, next_attempt_at: datetime, now: datetime) -> None:
         """Give the lease back without an attempt (breaker open, shutting down)."""
+
+    def settle(
+        self,
+        outcomes: Sequence[DeliveryOutcome],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[DeliveryTask]:
+        """Record ``outcomes``, then lease up to ``limit`` due deliveries, in one transaction."""
 
     def queue_depth(self) -> dict[str, int]:
         """Deliveries by status, for metrics and readiness."""

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.errors import ErrorDetail
 from gateway.facts import Loc, ProcedureFacts, Value
+from gateway.localtime import contradicts, exists, zone
 from gateway.model import CourtRole, MessageKind
 from gateway.natinf import NatinfReference
 
@@ -105,6 +106,27 @@ def check_dates(facts: ProcedureFacts, ctx: RuleContext) -> Iterator[ErrorDetail
                 yield _err("DATE_GAV_EXTENSION_OUTSIDE", "Extension outside the garde à vue.", ext.loc)
 
 
+def check_local_times(facts: ProcedureFacts, ctx: RuleContext) -> Iterator[ErrorDetail]:
+    """A date-time written without offset must exist on the wall clock, and its summer or
+    winter time indicator (if any) must be possible on that date (see gateway.localtime)."""
+    for local in facts.local_times:
+        tz, written = zone(local.zone), local.written.value
+        if not exists(written, tz):
+            yield _err(
+                "DATE_LOCAL_NONEXISTENT",
+                f"{written.isoformat()} does not exist in {local.zone}: "
+                "clocks go forward over that hour (daylight-saving change).",
+                local.written.loc,
+            )
+        elif local.summer is not None and contradicts(written, tz, local.summer):
+            season = "summer" if local.summer else "winter"
+            yield _err(
+                "DATE_LOCAL_DST_MISMATCH",
+                f"{written.isoformat()} is not in {season} time in {local.zone}.",
+                local.written.loc,
+            )
+
+
 def _duplicates(values: list[Value[str]], code: str, what: str) -> Iterator[ErrorDetail]:
     counts = Counter(v.value for v in values)
     seen: set[str] = set()
@@ -114,11 +136,18 @@ def _duplicates(values: list[Value[str]], code: str, what: str) -> Iterator[Erro
         seen.add(v.value)
 
 
+def _as_integer(number: Value[str]) -> Value[str]:
+    """A pièce number as the court reads it: "02" and "+2" are both pièce 2."""
+    text = number.value.strip(" \t\r\n")
+    canonical = str(int(text)) if text.lstrip("+-").isdigit() else text
+    return Value(canonical, number.loc)
+
+
 def check_references(facts: ProcedureFacts, ctx: RuleContext) -> Iterator[ErrorDetail]:
     ids = [p.id for p in facts.persons] + [i.id for i in facts.infractions]
     yield from _duplicates(ids, "REF_DUPLICATE_ID", "Identifier")
     yield from _duplicates(facts.scelle_numbers, "DUPLICATE_NUMBER", "Scellé number")
-    yield from _duplicates([p.number for p in facts.pieces], "DUPLICATE_NUMBER", "Pièce number")
+    yield from _duplicates([_as_integer(p.number) for p in facts.pieces], "DUPLICATE_NUMBER", "Pièce number")
     persons = {p.id.value: p for p in facts.persons}
     infractions = {i.id.value for i in facts.infractions}
     for ref in [*facts.charged, *facts.person_refs, *(g.person_ref for g in facts.custody)]:
@@ -212,6 +241,7 @@ RULES: tuple[Rule, ...] = (
     check_natinf,
     check_communes,
     check_dates,
+    check_local_times,
     check_references,
     check_completeness,
     check_company_ids,

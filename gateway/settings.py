@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(default=None, description="JSON logs; default: when not on a terminal")
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when serving")
+    intake_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Messages checked and stored at once per process; more wait their turn. The work "
+        "holds Python's GIL but for the commit: two threads overlap one's commit with the other's "
+        "checks, more only contend (docs/benchmarks.md)",
+    )
 
     # delivery to the court registry
     registry_url: str = Field(

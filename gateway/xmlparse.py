@@ -9,6 +9,7 @@ libxml2 catalog lookup is disabled by clearing ``XML_CATALOG_FILES`` at import.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ os.environ["XML_CATALOG_FILES"] = ""
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 _HINTS = (f"{{{XSI_NS}}}schemaLocation", f"{{{XSI_NS}}}noNamespaceSchemaLocation")
+_XINCLUDE = f"{{{XINCLUDE_NS}}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,64 @@ def parse(data: bytes, limits: ParseLimits | None = None) -> etree._Element:
         raise refuse(_syntax_code(message), message, line) from None
     if root.getroottree().docinfo.doctype:  # belt and braces: the scan above should catch it
         raise refuse("XML_DOCTYPE_FORBIDDEN", "DOCTYPE declarations (DTDs) are not accepted.", 1)
-    _check_tree(root, limits)
+    _check_tree(root, limits, data)
     return root
 
 
-def _check_tree(root: etree._Element, limits: ParseLimits) -> None:
-    """Walk the tree once, enforcing the limits and refusing forbidden constructs."""
+def _check_tree(root: etree._Element, limits: ParseLimits, data: bytes) -> None:
+    """Enforce the limits and refuse forbidden constructs anywhere in the document.
+
+    An ordinary message is cleared by :func:`_clearly_within`, a quick pass that makes no
+    call per node. Whatever it cannot clear goes through :func:`_walk`, the exact walk,
+    which refuses the first problem in document order.
+    """
+    if not _clearly_within(root, limits, data):
+        _walk(root, limits)
+
+
+@functools.lru_cache(maxsize=8)
+def _depth_probe(max_depth: int) -> etree.XPath:
+    """True when some element lies deeper than ``max_depth`` (the root is at depth 1)."""
+    return etree.XPath("boolean(./" + "*/" * (max_depth - 1) + "*)")
+
+
+def _clearly_within(root: etree._Element, limits: ParseLimits, data: bytes) -> bool:
+    """True only if :func:`_walk` would find nothing; False means "look closer", not "refuse".
+
+    Namespaces in scope at any element are at most the declarations in the document, and
+    each declaration writes ``xmlns`` in the bytes (no DTD can add one). The depth is found
+    by libxml2 (one XPath). One loop without a call per node does the rest.
+    """
+    if data.count(b"xmlns") > limits.max_namespaces or limits.max_depth < 1:
+        return False
+    for sibling in (*root.itersiblings(preceding=True), *root.itersiblings()):
+        if sibling.tag is etree.PI:
+            return False
+    max_name, max_attributes, elements = limits.max_name_length, limits.max_attributes, 0
+    for node in root.iter():
+        tag = node.tag
+        if tag.__class__ is not str:
+            if tag is etree.PI:
+                return False
+            continue  # a comment
+        elements += 1
+        if elements > limits.max_elements or len(tag) > max_name or tag.startswith(_XINCLUDE):
+            return False
+        names = node.keys()
+        if names and (len(names) > max_attributes or not _attributes_clear(node, names, max_name)):
+            return False
+    return not _depth_probe(limits.max_depth)(root)
+
+
+def _attributes_clear(node: etree._Element, names: list[str], max_name: int) -> bool:
+    for name in names:
+        if len(name) > max_name or (name in _HINTS and not _local_hint(name, str(node.get(name)))):
+            return False
+    return True
+
+
+def _walk(root: etree._Element, limits: ParseLimits) -> None:
+    """Walk the tree once, node by node, enforcing the limits and refusing forbidden constructs."""
     for sibling in root.itersiblings(preceding=True):
         _check_node(sibling, limits)
     count = 0
@@ -159,7 +213,7 @@ def _check_node(node: etree._Element, limits: ParseLimits) -> None:
         )
     if not isinstance(node.tag, str):  # comments
         return
-    if node.tag.startswith(f"{{{XINCLUDE_NS}}}"):
+    if node.tag.startswith(_XINCLUDE):
         raise refuse("XML_XINCLUDE_FORBIDDEN", "XInclude is not accepted.", line)
     if len(node.tag) > limits.max_name_length:
         raise refuse("XML_NAME_TOO_LONG", f"A name is longer than {limits.max_name_length} characters.", line)

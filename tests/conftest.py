@@ -21,6 +21,7 @@ from gateway.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENDARMERIE_V1 = FIXTURES / "gendarmerie" / "v1"
+POLICE_V1 = FIXTURES / "police" / "v1"
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 

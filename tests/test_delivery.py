@@ -264,3 +264,46 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert policy.delay(1) < policy.delay(6)
     assert policy.delay(30) <= 301
     assert policy.delay(1, retry_after=90) >= 90
+
+
+def test_worker_id_fits_the_lease_owner_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host name of the longest allowed length still gives an owner PostgreSQL can store."""
+    from gateway.delivery.worker import worker_id
+    from gateway.store.tables import deliveries
+
+    monkeypatch.setattr("socket.gethostname", lambda: "h" * 64)
+    assert len(worker_id()) <= deliveries.c.lease_owner.type.length
+
+
+def test_one_settle_records_an_outcome_and_claims_what_it_frees(wired: Container) -> None:
+    """Recording a registration and claiming in one transaction hands out the complément at once."""
+    from gateway.ports import DeliveryOutcome, OutcomeKind
+
+    first = initial(procedure=f"{uuid.uuid4().int % 100000:05d}/2026")
+    accept(wired, first)
+    accept(wired, complement_of(first))
+    store, now = wired.store.deliveries, clock(wired)()
+    [task] = [t for t in store.claim("w", 10, 60, now) if t.procedure_key.endswith(first_procedure(first))]
+    answer = Registration("TJ75056-2026-0000042", datetime.now(UTC))
+    done = DeliveryOutcome(task, OutcomeKind.REGISTERED, now, 5, registration=answer)
+    claimed = store.settle([done], "w", 10, 60, now)
+    assert [(t.kind, t.numero_parquet) for t in claimed] == [("complement", "TJ75056-2026-0000042")]
+
+
+def first_procedure(data: bytes) -> str:
+    """The numéro de procédure of a message (``NNNNN/YYYY``)."""
+    text = data.decode()
+    start = text.index("<ProcedureNumber>") + len("<ProcedureNumber>")
+    return text[start : start + 10]
+
+
+def test_delivery_commits_leave_the_intake_fully_synced(tmp_path: Path) -> None:
+    """The store's connections go back to the pool with synchronous=FULL: a 202 stays on disk."""
+    container = build(Settings(database_url=f"sqlite:///{tmp_path / 'sync.db'}"))
+    try:
+        accept(container, initial())
+        container.store.deliveries.claim("w", 10, 60, datetime.now(UTC) + timedelta(minutes=1))
+        with container.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        container.close()

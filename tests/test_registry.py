@@ -342,6 +342,23 @@ def test_held_answer_ends_when_the_server_stops(tmp_path: Path) -> None:
     assert answers == [500]  # answered normally: a Client fault for the empty Body
 
 
+def test_stopped_registry_refuses_connections_then_restarts_on_its_port(
+    reg: RegistryServer, client: Client
+) -> None:
+    """stop(): connection refused; start(): the same port, cases and stats, and faults still work."""
+    numero = client.register("k1").numeroParquet
+    reg.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.register("k2")
+    reg.start()
+    assert client.register("k1").numeroParquet == numero
+    reg.set_fault("slow", count=1, delay_ms=400)
+    started = time.monotonic()
+    client.register("k2")
+    assert time.monotonic() - started >= 0.4, "answers are held back again after a restart"
+    assert reg.stats()["operations"]["RegisterAffaire"] == {"registered": 2, "repeat": 1}
+
+
 def test_server_fault_is_a_soap_server_fault(reg: RegistryServer, client: Client) -> None:
     """server_fault: zeep raises Fault with code soapenv:Server; nothing is registered."""
     reg.set_fault("server_fault", count=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.formats import SenderFormat, SoapService
 from gateway.paths import SCHEMAS_DIR
-from mappings import gendarmerie_v1
+from mappings import gendarmerie_v1, gendarmerie_v2
 
 V1 = SenderFormat(
     agency="gendarmerie",
@@ -17,6 +17,22 @@ V1 = SenderFormat(
     read_facts=gendarmerie_v1.read_facts,
     map_case=gendarmerie_v1.map_case,
     transports=("rest", "soap"),
+    read=gendarmerie_v1.read,
+)
+
+# Accepted alongside V1 on the same REST and SOAP endpoints: the namespace chooses.
+V2 = SenderFormat(
+    agency="gendarmerie",
+    version="2",
+    namespace=gendarmerie_v2.NAMESPACE,
+    root="Procedure",
+    schema_path=SCHEMAS_DIR / "gendarmerie" / "v2" / "procedure.xsd",
+    mapping_version=gendarmerie_v2.MAPPING_VERSION,
+    read_header=gendarmerie_v2.read_header,
+    read_facts=gendarmerie_v2.read_facts,
+    map_case=gendarmerie_v2.map_case,
+    transports=("rest", "soap"),
+    read=gendarmerie_v2.read,
 )
 
 SOAP = SoapService(

@@ -10,7 +10,7 @@ from tenacity.wait import wait_base
 
 
 def _default_wait() -> wait_base:
-    return wait_exponential_jitter(initial=1, max=300, exp_base=2, jitter=1)
+    return wait_exponential_jitter(multiplier=1, max=300, exp_base=2, jitter=1)
 
 
 @dataclass(frozen=True)

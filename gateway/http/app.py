@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -26,14 +27,18 @@ from gateway.http.views import (
     validation_out,
 )
 
-SAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
-<Procedure xmlns="urn:saisine:gendarmerie:procedure:v1" schemaVersion="1.0">
-  <Envelope>
-    <MessageId>5f0c2a5e-8a3b-4f4e-9a56-0c1d2e3f4a5b</MessageId>
-    <MessageType>PROCEDURE_INITIALE</MessageType>
-    <!-- ... see schemas/gendarmerie/v1/procedure.xsd and tests/fixtures/gendarmerie/v1/valid/ -->
-  </Envelope>
-</Procedure>"""
+
+def _sample(container: Container, agency: str) -> str:
+    """The OpenAPI request example of an agency: the outline of its last registered format."""
+    fmt = [f for f in container.formats.all() if f.agency == agency][-1]
+    where = f"schemas/{fmt.agency}/v{fmt.version}/ and tests/fixtures/{fmt.agency}/v{fmt.version}/valid/"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<{fmt.root} xmlns="{fmt.namespace}" schemaVersion="{fmt.version}.0">\n'
+        f"  <!-- ... see {where} -->\n"
+        f"</{fmt.root}>"
+    )
+
 
 DESCRIPTION = """Saisine receives procedure messages from gendarmerie units and police services,
 validates them (hardened XML parser, XSD, business rules), maps them to the court's case
@@ -67,7 +72,9 @@ def _intake_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _intake_handler(container: Container, agency: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+def _intake_handler(
+    container: Container, agency: str, limiter: anyio.CapacityLimiter
+) -> Callable[[Request], Awaitable[JSONResponse]]:
     intake = container.intake
     limit = container.settings.max_body_bytes
 
@@ -83,7 +90,7 @@ def _intake_handler(container: Container, agency: str) -> Callable[[Request], Aw
             )
             receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, len(body), body)
             return JSONResponse(rejection_out(receipt), status_code=415)
-        outcome = await run_in_threadpool(intake.submit, agency, body, "rest")
+        outcome = await anyio.to_thread.run_sync(intake.submit, agency, body, "rest", limiter=limiter)
         if outcome.http_status in (200, 202):
             return JSONResponse(receipt_out(outcome.receipt, outcome.repeat), status_code=outcome.http_status)
         return JSONResponse(rejection_out(outcome.receipt), status_code=outcome.http_status)
@@ -144,8 +151,13 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
         title="Saisine", version="1", description=DESCRIPTION, lifespan=_lifespan(container, run_worker)
     )
     app.state.container = container
+    # REST and SOAP submissions share a few threads (settings.intake_threads) rather than
+    # Starlette's forty: a message is checked and mapped holding the GIL, and threads
+    # beyond two stretch the serialized write of each message by contending for it.
+    limiter = anyio.CapacityLimiter(container.settings.intake_threads)
 
     for agency in sorted({f.agency for f in container.formats.all() if "rest" in f.transports}):
+        example = _sample(container, agency)
         app.add_api_route(
             f"/api/v1/{agency}/procedures/validate",
             _validate_handler(container, agency),
@@ -164,13 +176,13 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
             openapi_extra={
                 "requestBody": {
                     "required": True,
-                    "content": {"application/xml": {"schema": {"type": "string"}, "example": SAMPLE}},
+                    "content": {"application/xml": {"schema": {"type": "string"}, "example": example}},
                 }
             },
         )
         app.add_api_route(
             f"/api/v1/{agency}/procedures",
-            _intake_handler(container, agency),
+            _intake_handler(container, agency, limiter),
             methods=["POST"],
             status_code=202,
             response_model=None,
@@ -181,7 +193,7 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
             openapi_extra={
                 "requestBody": {
                     "required": True,
-                    "content": {"application/xml": {"schema": {"type": "string"}, "example": SAMPLE}},
+                    "content": {"application/xml": {"schema": {"type": "string"}, "example": example}},
                 }
             },
         )
@@ -224,5 +236,5 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     async def metrics() -> Response:
         return Response(container.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    soap_routes.install(app, container)
+    soap_routes.install(app, container, limiter)
     return app

@@ -8,6 +8,7 @@ list as REST rejections.
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
@@ -55,7 +56,8 @@ def _receipt_element(ns: str, tag: str, receipt: Receipt, repeat: bool, history:
 
 
 class _SoapEndpoint:
-    def __init__(self, container: Container, service: SoapService) -> None:
+    def __init__(self, container: Container, service: SoapService, limiter: anyio.CapacityLimiter) -> None:
+        self.limiter = limiter  # the intake's threads, shared with REST (gateway.http.app)
         self.container = container
         self.service = service
         self.ns = service.namespace
@@ -83,7 +85,9 @@ class _SoapEndpoint:
         try:
             root = parse(body, intake.limits)
         except RefusedInput:
-            outcome = await run_in_threadpool(intake.submit, agency, body, "soap")  # kept with its errors
+            outcome = await anyio.to_thread.run_sync(  # kept with its errors
+                intake.submit, agency, body, "soap", limiter=self.limiter
+            )
             return self.fault(SoapFault("Client", "Message refused", errors=outcome.receipt.errors))
         try:
             call = read_envelope(root, request.headers.get("soapaction"), self.operations, namespace=self.ns)
@@ -102,8 +106,8 @@ class _SoapEndpoint:
             )
             return self.fault(SoapFault("Client", "Message rejected", errors=[missing]))
         raw = etree.tostring(procedure, encoding="UTF-8", xml_declaration=True)
-        outcome = await run_in_threadpool(
-            self.container.intake.submit, self.service.agency, raw, "soap", procedure
+        outcome = await anyio.to_thread.run_sync(
+            self.container.intake.submit, self.service.agency, raw, "soap", procedure, limiter=self.limiter
         )
         if outcome.http_status in (200, 202):
             return self.ok(
@@ -124,10 +128,10 @@ class _SoapEndpoint:
         return Response(wsdl_with_address(self.wsdl, address), media_type="text/xml; charset=utf-8")
 
 
-def install(app: FastAPI, container: Container) -> None:
+def install(app: FastAPI, container: Container, limiter: anyio.CapacityLimiter) -> None:
     """Mount ``POST /soap/<agency>`` and ``GET /soap/<agency>?wsdl`` for each SOAP service."""
     for service in container.soap_services:
-        endpoint = _SoapEndpoint(container, service)
+        endpoint = _SoapEndpoint(container, service, limiter)
         path = f"/soap/{service.agency}"
         app.add_api_route(path, endpoint.post, methods=["POST"], include_in_schema=False)
         app.add_api_route(path, endpoint.get, methods=["GET"], include_in_schema=False)

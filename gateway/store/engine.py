@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Engine, create_engine, event
+
+
+class JsonText(str):
+    """A JSON column's value already serialized (a pydantic model's ``model_dump_json()``)."""
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns written by pydantic's serializer (Rust): what ``json.dumps`` would write,
+    compact and several times faster; :class:`JsonText` goes in as it is."""
+    if type(value) is JsonText:
+        return value
+    return to_json(value).decode()
 
 
 def make_engine(url: str) -> Engine:
@@ -12,8 +25,12 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=_json_text
+        )
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=_json_text
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -8,13 +8,38 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import ErrorDetail
 from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
 from gateway.store.deliveries import SqlDeliveryStore
-from gateway.store.tables import cases, deliveries, events, messages
+from gateway.store.engine import JsonText
+from gateway.store.tables import ACCEPTED, cases, deliveries, events, messages
+
+# Statements built once: building ``insert(table).values(row)`` per message costs more
+# than executing it (coercion of every value, a fresh cache key).
+_INSERT_MESSAGE = insert(messages).returning(messages.c.id)
+_INSERT_CASE = insert(cases)
+_INSERT_DELIVERY = insert(deliveries)
+_INSERT_EVENT = insert(events)
+# What a receipt needs, not the raw bytes; ACCEPTED repeats the partial index's predicate
+# word for word so that SQLite searches the index instead of scanning the table.
+_FIND_ACCEPTED = select(
+    messages.c.receipt_id,
+    messages.c.status,
+    messages.c.received_at,
+    messages.c.sha256,
+    messages.c.message_id,
+    messages.c.format,
+    messages.c.errors,
+    messages.c.warnings,
+    messages.c.numero_parquet,
+).where(
+    messages.c.sender == bindparam("sender"),
+    messages.c.message_id == bindparam("message_id"),
+    ACCEPTED,
+)
 
 
 def _aware(value: datetime) -> datetime:
@@ -39,7 +64,36 @@ class SqlStore:
 
     def save(self, message: NewMessage) -> Receipt:
         accepted = message.status == Status.ACCEPTED
-        row = {
+        row = self._message_row(message, accepted)
+        case_row = delivery_row = None
+        if message.case is not None:
+            case_row = self._case_row(message)
+            delivery_row = self._delivery_row(message)
+        event_rows = [{"at": _utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
+        try:
+            # rows are built above: the lock covers only the statements and the commit
+            with self._write_lock, self.engine.begin() as conn:
+                pk = conn.execute(_INSERT_MESSAGE, row).scalar_one()
+                if case_row is not None and delivery_row is not None:
+                    conn.execute(_INSERT_CASE, {**case_row, "message_pk": pk})
+                    conn.execute(_INSERT_DELIVERY, {**delivery_row, "message_pk": pk})
+                    if delivery_row["kind"] != "initiale":
+                        # a complément accepted behind a dead letter is held from the start
+                        self.deliveries.refresh_holds(
+                            conn, delivery_row["procedure_key"], delivery_row["created_at"]
+                        )
+                if event_rows:
+                    conn.execute(_INSERT_EVENT, [{**e, "message_pk": pk} for e in event_rows])
+        except IntegrityError as exc:
+            if accepted:
+                raise DuplicateAccepted(message.message_id) from exc
+            raise
+        return self._to_receipt(row, [])
+
+    @staticmethod
+    def _message_row(message: NewMessage, accepted: bool) -> dict[str, Any]:
+        received_at = _utc(message.received_at)
+        return {
             "receipt_id": message.receipt_id,
             "agency": message.agency,
             "sender": message.sender,
@@ -60,70 +114,46 @@ class SqlStore:
             "raw": message.raw,
             "errors": [e.as_dict() for e in message.errors],
             "warnings": list(message.warnings),
-            "received_at": _utc(message.received_at),
-            "updated_at": _utc(message.received_at),
+            "received_at": received_at,
+            "updated_at": received_at,
         }
-        try:
-            with self._write_lock, self.engine.begin() as conn:
-                pk = conn.execute(insert(messages).values(row).returning(messages.c.id)).scalar_one()
-                if message.case is not None:
-                    conn.execute(
-                        insert(cases).values(
-                            message_pk=pk,
-                            revision=1,
-                            schema_version=message.schema_version,
-                            mapping_version=message.mapping_version or "",
-                            affaire=message.case,
-                            created_at=_utc(message.received_at),
-                        )
-                    )
-                    self._insert_delivery(conn, pk, message)
-                self._insert_events(conn, pk, message.events)
-        except IntegrityError as exc:
-            if accepted:
-                raise DuplicateAccepted(message.message_id) from exc
-            raise
-        return self._to_receipt(row, [])
 
     @staticmethod
-    def _insert_delivery(conn: Connection, pk: int, message: NewMessage) -> None:
-        """The outbox row, in the acceptance transaction: nothing accepted can be forgotten."""
-        kind = str((message.case or {}).get("kind", "initiale"))
+    def _case_row(message: NewMessage) -> dict[str, Any]:
+        return {
+            "revision": 1,
+            "schema_version": message.schema_version,
+            "mapping_version": message.mapping_version or "",
+            "affaire": JsonText(message.case.model_dump_json()) if message.case else None,
+            "created_at": _utc(message.received_at),
+        }
+
+    @staticmethod
+    def _delivery_row(message: NewMessage) -> dict[str, Any]:
+        """The outbox row, written in the acceptance transaction: nothing accepted can be forgotten."""
+        kind = message.case.kind.value if message.case else "initiale"
         now = _utc(message.received_at)
-        conn.execute(
-            insert(deliveries).values(
-                message_pk=pk,
-                procedure_key=f"{message.agency}:{message.unit_code}:{message.procedure_number}",
-                kind=kind,
-                order_rank=0 if kind == "initiale" else 1,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-
-    @staticmethod
-    def _insert_events(conn: Connection, pk: int, items: list[Event]) -> None:
-        if items:
-            conn.execute(
-                insert(events),
-                [{"message_pk": pk, "at": _utc(e.at), "kind": e.kind, "detail": e.detail} for e in items],
-            )
+        return {
+            "procedure_key": f"{message.agency}:{message.unit_code}:{message.procedure_number}",
+            "kind": kind,
+            "order_rank": 0 if kind == "initiale" else 1,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def find_accepted(self, sender: str, message_id: str) -> Receipt | None:
-        query = select(messages).where(
-            messages.c.sender == sender, messages.c.message_id == message_id, messages.c.accepted
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_FIND_ACCEPTED, {"sender": sender, "message_id": message_id}).first()
         return None if row is None else self._to_receipt(row._mapping, [])
 
     def add_event(self, receipt_id: str, event: Event) -> None:
         with self._write_lock, self.engine.begin() as conn:
             pk = conn.execute(select(messages.c.id).where(messages.c.receipt_id == receipt_id)).scalar_one()
-            self._insert_events(conn, pk, [event])
+            row = {"message_pk": pk, "at": _utc(event.at), "kind": event.kind, "detail": event.detail}
+            conn.execute(_INSERT_EVENT, [row])
             conn.execute(update(messages).where(messages.c.id == pk).values(updated_at=_utc(event.at)))
 
     def receipt(self, receipt_id: str) -> Receipt | None:

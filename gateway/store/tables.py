@@ -18,6 +18,11 @@ from sqlalchemy import (
     text,
 )
 
+# The predicate of the partial unique index on accepted messages. SQLite uses a partial index
+# only for a query that repeats this term as written (``messages.c.accepted`` renders
+# ``accepted = 1`` and scans the table), so queries take it from here.
+ACCEPTED = text("accepted")
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -60,8 +65,8 @@ messages = Table(
         "sender",
         "message_id",
         unique=True,
-        sqlite_where=text("accepted"),
-        postgresql_where=text("accepted"),
+        sqlite_where=ACCEPTED,
+        postgresql_where=ACCEPTED,
     ),
     Index("ix_messages_status_received_at", "status", "received_at"),
     Index("ix_messages_received_at", "received_at"),

@@ -271,6 +271,11 @@ class RegistryApp:
         self.wsdl = self_contained_wsdl(settings.wsdl)
         self.affaire_xsd = (settings.wsdl.parent / "affaire.xsd").read_bytes()
 
+    def start(self) -> None:
+        """Server start-up: a fresh stop signal, so a server stopped and started again holds
+        answers again (an asyncio event is also bound to the loop that first waited on it)."""
+        self.stopping = asyncio.Event()
+
     def stop(self) -> None:
         """Server shutdown: end every held-back answer now (call in the event loop)."""
         self.stopping.set()

@@ -21,6 +21,10 @@ class RegistryUvicorn(uvicorn.Server):
         super().__init__(config)
         self.registry = registry
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.registry.start()
+        await super().startup(sockets=sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.registry.stop()
         await super().shutdown(sockets=sockets)
