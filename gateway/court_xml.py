@@ -51,36 +51,40 @@ def affaire_xml_bytes(affaire: Affaire, root: RootName = "Affaire") -> bytes:
     return data
 
 
-@cache
 def _qname(local: str) -> str:
     return f"{{{AFFAIRE_NS}}}{local}"
 
 
+_ITEM_TAG = _qname(ITEM)
+
+
 @cache
-def _field_names(model_class: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of a model class in declaration order (read once: pydantic's mapping is slow to walk)."""
-    return tuple(model_class.model_fields)
+def _fields(model_class: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(field, element tag) of a model class in declaration order, read once: pydantic's
+    mapping is slow to walk, and every affaire sent walks it a hundred times."""
+    return tuple((name, _qname(name)) for name in model_class.model_fields)
 
 
 def _write_model(parent: etree._Element, model: BaseModel) -> None:
-    """One child per field, in the order the model declares them."""
-    for name in _field_names(type(model)):
-        _write_value(parent, name, getattr(model, name))
+    """One child per field that has a value, in the order the model declares them."""
+    for name, tag in _fields(type(model)):
+        value = getattr(model, name)
+        if value is not None:
+            _write_value(etree.SubElement(parent, tag), value)
 
 
-def _write_value(parent: etree._Element, name: str, value: object) -> None:
-    if value is None:
-        return
-    child = etree.SubElement(parent, _qname(name))
+def _write_value(element: etree._Element, value: object) -> None:
+    """The content of ``element``: text, a nested model, or one ``item`` child per list entry."""
     if type(value) is str:  # most values, and the cheapest test (a StrEnum goes to _text)
-        child.text = value
+        element.text = value
     elif isinstance(value, list):
         for item in value:
-            _write_value(child, ITEM, item)
+            if item is not None:
+                _write_value(etree.SubElement(element, _ITEM_TAG), item)
     elif isinstance(value, BaseModel):
-        _write_model(child, value)
+        _write_model(element, value)
     else:
-        child.text = _text(value)
+        element.text = _text(value)
 
 
 def _text(value: object) -> str:
