@@ -79,7 +79,8 @@ CORRUPTIBLE = sorted(
 )
 
 # Enough examples to cover the optional and repeated parts of a message on every run, few enough
-# for CI (a few seconds per format). Exploration is random on purpose (no derandomize); a failure
+# for CI (a few seconds per format). Exploration is random on purpose locally (CI replays a fixed
+# one: see the "ci" profile in conftest.py); a failure
 # prints the drawn procedure, the message and a @reproduce_failure blob. One bug is shrunk at a
 # time: shrinking a whole message is what a failure costs (a minute or two), once per bug.
 VALID = settings(max_examples=60, deadline=None, print_blob=True, report_multiple_bugs=False)
