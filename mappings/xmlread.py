@@ -35,6 +35,10 @@ _MIDNIGHT_24 = re.compile(r"T24:00:00(\.0+)?")
 
 def collapse(text: str) -> str:
     """XML whitespace collapsed as xs:token does: trimmed, each run made one space."""
+    # Most values have nothing to collapse; tab, CR and LF are not printable, so this test
+    # (three to five times cheaper than the substitution) lets none of them through.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return _XML_SPACE.sub(" ", text).strip(" ")
 
 

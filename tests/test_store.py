@@ -14,6 +14,7 @@ from gateway.composition import Container, build
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.migrate import upgrade
+from gateway.store.repository import _FIND_ACCEPTED
 from gateway.store.tables import metadata
 from tests.conftest import GENDARMERIE_V1, with_new_id
 
@@ -100,3 +101,16 @@ def test_concurrent_twins_store_one_message(wired: Container) -> None:
         thread.join()
     assert sorted(o.http_status for o in outcomes) == [200] * 7 + [202]
     assert len({o.receipt.receipt_id for o in outcomes}) == 1
+
+
+def test_repeat_lookup_searches_the_partial_index(tmp_path: Path) -> None:
+    """On SQLite the accepted-message look-up uses its partial index, not a table scan."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    bound = _FIND_ACCEPTED.params(sender="gendarmerie:00691234", message_id="m-1")
+    query = bound.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+    engine.dispose()
+    assert "USING INDEX uq_messages_accepted_sender_message_id" in plan, plan

@@ -213,3 +213,43 @@ def test_not_well_formed_carries_its_line() -> None:
     error = caught.value.errors[0]
     assert error.code == "XML_NOT_WELL_FORMED"
     assert error.line == 3
+
+
+def _nested(depth: int) -> bytes:
+    return b"<a>" * depth + b"</a>" * depth
+
+
+_XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+_AT_THE_LIMITS = {
+    "depth 64": _nested(64),
+    "depth 65": _nested(65),
+    "64 attributes": ("<r><x " + " ".join(f'a{i}="1"' for i in range(64)) + "/></r>").encode(),
+    "65 attributes": ("<r><x " + " ".join(f'a{i}="1"' for i in range(65)) + "/></r>").encode(),
+    "name of 256": f"<r><{'n' * 256}/></r>".encode(),
+    "name of 257": f"<r><{'n' * 257}/></r>".encode(),
+    "namespaced name of 257": f"<r xmlns='urn:{'u' * 200}'><{'n' * 52}/></r>".encode(),
+    "32 namespaces": ("<r " + " ".join(f'xmlns:n{i}="urn:{i}"' for i in range(32)) + "><a/></r>").encode(),
+    "33 namespaces": ("<r " + " ".join(f'xmlns:n{i}="urn:{i}"' for i in range(33)) + "><a/></r>").encode(),
+    "xmlns in text only": b"<r>" + b"xmlns " * 40 + b"</r>",
+    "local hint": f'<r {_XSI} xsi:schemaLocation="{NS} procedure.xsd"><a/></r>'.encode(),
+    "remote hint deep down": f'<r {_XSI}><a><b xsi:noNamespaceSchemaLocation="/etc/x.xsd"/></a></r>'.encode(),
+    "XInclude after a PI": b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><?p x?><xi:include href="x"/></r>',
+    "PI after the root": b"<r><!-- c --><a/></r><?after x?>",
+    "deep, then a PI": b"<r>" + _nested(70) + b"<?p?></r>",
+}
+
+
+@pytest.mark.parametrize("data", list(_AT_THE_LIMITS.values()), ids=list(_AT_THE_LIMITS))
+def test_quick_pass_agrees_with_the_exact_walk(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick pass clears only what the node-by-node walk clears; a refusal is the walk's."""
+    import gateway.xmlparse as xmlparse
+
+    def outcome() -> object:
+        try:
+            return parse(data).tag
+        except RefusedInput as exc:
+            return [(e.code, e.line) for e in exc.errors]
+
+    quick = outcome()
+    monkeypatch.setattr(xmlparse, "_clearly_within", lambda *args: False)
+    assert quick == outcome()
