@@ -57,12 +57,12 @@ from bench.outbox import (
     preload,
     wait_registered,
 )
+from bench.report import finish
 from bench.servers import ServerProcess, registry_spec, saisine_spec, worker_spec
 from bench.stats import summarize
 from gateway.store.engine import make_engine
 from gateway.store.tables import messages
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 TARGETS = {"deliveries_per_s_min": 300.0, "bound_ratio_min": 0.7, "p99_ms_max": 1000.0}
 
 
@@ -312,17 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = args.output or RESULTS_DIR / f"deliver-{stamp}{'-quick' if args.quick else ''}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(render(results))
-    print(f"\nresults: {output.relative_to(PROJECT_ROOT) if output.is_relative_to(PROJECT_ROOT) else output}")
-    verdict = results["verdicts"]
-    if not verdict["valid"]:
-        return 2
-    return 1 if args.strict and not verdict["all_pass"] else 0
+    return finish("deliver", args, run(args), render)
 
 
 if __name__ == "__main__":

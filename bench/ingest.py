@@ -37,10 +37,9 @@ from typing import Any
 import httpx
 
 from bench.messages import Template, large_template, typical_template
-from bench.report import render, verdicts
+from bench.report import finish, render, verdicts
 from bench.servers import PROJECT_ROOT, ServerProcess, ServerSpec, bound_spec, saisine_spec
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 TARGETS = {"throughput_ratio_min": 0.6, "p99_ms_max": 25.0, "memory_factor_max": 5.0}
 
 
@@ -195,17 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = args.output or RESULTS_DIR / f"ingest-{stamp}{'-quick' if args.quick else ''}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(render(results))
-    print(f"\nresults: {output.relative_to(PROJECT_ROOT) if output.is_relative_to(PROJECT_ROOT) else output}")
-    verdict = results["verdicts"]
-    if not verdict["valid"]:
-        return 2
-    return 1 if args.strict and not verdict["all_pass"] else 0
+    return finish("ingest", args, run(args), render)
 
 
 if __name__ == "__main__":

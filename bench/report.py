@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from bench.messages import PROJECT_ROOT
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, Any]:
@@ -138,3 +146,20 @@ def render(results: dict[str, Any]) -> str:
         lines.append("INVALID RUN: " + "; ".join(v["problems"]))
     lines.append("ALL TARGETS MET" if v["all_pass"] else "TARGETS MISSED")
     return "\n".join(lines)
+
+
+def finish(
+    name: str, args: argparse.Namespace, results: dict[str, Any], show: Callable[[dict[str, Any]], str]
+) -> int:
+    """Save the results as JSON, print the table; the exit code: 2 invalid run, 1 a target missed
+    under ``--strict``, else 0."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    output = args.output or RESULTS_DIR / f"{name}-{stamp}{'-quick' if args.quick else ''}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(show(results))
+    print(f"\nresults: {output.relative_to(PROJECT_ROOT) if output.is_relative_to(PROJECT_ROOT) else output}")
+    verdict = results["verdicts"]
+    if not verdict["valid"]:
+        return 2
+    return 1 if args.strict and not verdict["all_pass"] else 0
