@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.composition import Container
 from gateway.errors import ErrorDetail, TooLarge
-from gateway.http import soap_routes
+from gateway.http import messages_routes, soap_routes
 from gateway.http.bodies import is_xml, read_capped
 from gateway.http.views import (
     ReceiptDetailOut,
@@ -237,4 +237,5 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
         return Response(container.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     soap_routes.install(app, container, limiter)
+    messages_routes.install(app, container)
     return app

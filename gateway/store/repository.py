@@ -15,7 +15,7 @@ from gateway.errors import ErrorDetail
 from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
 from gateway.store.deliveries import SqlDeliveryStore
 from gateway.store.engine import JsonText
-from gateway.store.tables import ACCEPTED, cases, deliveries, events, messages
+from gateway.store.tables import ACCEPTED, cases, deliveries, events, message_error_codes, messages
 
 # Statements built once: building ``insert(table).values(row)`` per message costs more
 # than executing it (coercion of every value, a fresh cache key).
@@ -23,6 +23,7 @@ _INSERT_MESSAGE = insert(messages).returning(messages.c.id)
 _INSERT_CASE = insert(cases)
 _INSERT_DELIVERY = insert(deliveries)
 _INSERT_EVENT = insert(events)
+_INSERT_ERROR_CODES = insert(message_error_codes)
 # What a receipt needs, not the raw bytes; ACCEPTED repeats the partial index's predicate
 # word for word so that SQLite searches the index instead of scanning the table.
 _FIND_ACCEPTED = select(
@@ -70,6 +71,7 @@ class SqlStore:
             case_row = self._case_row(message)
             delivery_row = self._delivery_row(message)
         event_rows = [{"at": _utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
+        codes = sorted({e.code for e in message.errors})
         try:
             # rows are built above: the lock covers only the statements and the commit
             with self._write_lock, self.engine.begin() as conn:
@@ -84,6 +86,11 @@ class SqlStore:
                         )
                 if event_rows:
                     conn.execute(_INSERT_EVENT, [{**e, "message_pk": pk} for e in event_rows])
+                if codes:  # what the operators' list filters on (gateway.store.queries)
+                    at = row["received_at"]
+                    conn.execute(
+                        _INSERT_ERROR_CODES, [{"message_pk": pk, "code": c, "received_at": at} for c in codes]
+                    )
         except IntegrityError as exc:
             if accepted:
                 raise DuplicateAccepted(message.message_id) from exc

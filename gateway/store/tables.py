@@ -71,6 +71,23 @@ messages = Table(
     Index("ix_messages_status_received_at", "status", "received_at"),
     Index("ix_messages_received_at", "received_at"),
     Index("ix_messages_unit_procedure", "unit_code", "procedure_number"),
+    # the operators' message list (gateway.store.queries): each selective filter has an index
+    # (agency, format and schema version are few: the received_at index, filtered, serves them)
+    Index("ix_messages_tribunal_received_at", "tribunal_code", "received_at"),
+    Index("ix_messages_procedure_number", "procedure_number"),
+    Index("ix_messages_numero_parquet", "numero_parquet"),
+)
+
+# The error codes of each message, one row per distinct code: "which messages failed with X"
+# is an index search on both databases, where the JSON errors column would need a scan.
+# received_at repeats the message's so that the list filtered by a code is read in order.
+message_error_codes = Table(
+    "message_error_codes",
+    metadata,
+    Column("message_pk", Integer, ForeignKey("messages.id"), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_message_error_codes_code_received_at", "code", "received_at", "message_pk"),
 )
 
 cases = Table(
