@@ -198,24 +198,6 @@ class DeliveryStore(Protocol):
     def claim(self, owner: str, limit: int, lease_seconds: float, now: datetime) -> list[DeliveryTask]:
         """Lease up to ``limit`` due deliveries whose predecessors are all registered."""
 
-    def record_registered(
-        self, task: DeliveryTask, answer: Registration, duration_ms: int, now: datetime
-    ) -> None:
-        """The registry registered it: the end of the road."""
-
-    def record_retry(
-        self, task: DeliveryTask, reason: str, next_attempt_at: datetime, duration_ms: int, now: datetime
-    ) -> None:
-        """A retriable failure: try again at ``next_attempt_at``."""
-
-    def record_dead_letter(
-        self, task: DeliveryTask, code: str, reason: str, duration_ms: int, now: datetime
-    ) -> None:
-        """Given up (fatal, or too many attempts): held for replay."""
-
-    def release(self, task: DeliveryTask, next_attempt_at: datetime, now: datetime) -> None:
-        """Give the lease back without an attempt (breaker open, shutting down)."""
-
     def settle(
         self,
         outcomes: Sequence[DeliveryOutcome],
@@ -224,7 +206,10 @@ class DeliveryStore(Protocol):
         lease_seconds: float,
         now: datetime,
     ) -> list[DeliveryTask]:
-        """Record ``outcomes``, then lease up to ``limit`` due deliveries, in one transaction."""
+        """Record ``outcomes``, then lease up to ``limit`` due deliveries, in one transaction.
+
+        An outcome is recorded only if its task's lease is still this worker's: a registration,
+        a retry at ``next_attempt_at``, a dead letter, or a lease given back unused."""
 
     def queue_depth(self) -> dict[str, int]:
         """Deliveries by status, for metrics and readiness."""

@@ -15,7 +15,7 @@ from gateway.delivery.breaker import CLOSED, OPEN, CircuitBreaker
 from gateway.delivery.policy import RetryPolicy
 from gateway.errors import Fatal, Retriable
 from gateway.http.views import receipt_out
-from gateway.ports import Registration
+from gateway.ports import DeliveryOutcome, OutcomeKind, Registration
 from gateway.settings import Settings
 from tests.conftest import GENDARMERIE_V1, with_new_id
 from tests.fakes import FakeRegistry
@@ -231,7 +231,10 @@ def test_expired_lease_is_claimed_again(wired: Container) -> None:
     again = store.claim("other", 10, 30, now + timedelta(seconds=31))
     assert [t.delivery_id for t in again] == [claimed[0].delivery_id]
     late = Registration("TJ75056-2026-0000001", datetime.now(UTC))
-    store.record_registered(claimed[0], late, 5, now + timedelta(seconds=32))
+    at = now + timedelta(seconds=32)
+    store.settle(
+        [DeliveryOutcome(claimed[0], OutcomeKind.REGISTERED, at, 5, registration=late)], "", 0, 0, at
+    )
     assert store.queue_depth().get("registered", 0) == 0, "the late worker lost its lease: ignored"
 
 

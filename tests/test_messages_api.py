@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from gateway.composition import Container, build
-from gateway.ports import Registration
+from gateway.ports import DeliveryOutcome, OutcomeKind, Registration
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.migrate import upgrade
@@ -52,7 +52,10 @@ def seed(container: Container) -> dict[str, str]:
     deliveries = container.store.deliveries
     now = datetime.now(UTC) + timedelta(minutes=1)
     task = next(t for t in deliveries.claim("test", 10, 30, now) if t.receipt_id == ids["valid0"])
-    deliveries.record_registered(task, Registration("TJ75056-2026-0000042", now), 12, now)
+    registered = Registration("TJ75056-2026-0000042", now)
+    deliveries.settle(
+        [DeliveryOutcome(task, OutcomeKind.REGISTERED, now, 12, registration=registered)], "", 0, 0, now
+    )
     return ids
 
 
@@ -196,10 +199,21 @@ def test_message_page_shows_raw_case_errors_timeline_and_delivery(
     deliveries = container.store.deliveries
     now = datetime.now(UTC) + timedelta(minutes=1)
     (task,) = deliveries.claim("test", 10, 30, now)
-    deliveries.record_retry(task, "registry answered 503", now + timedelta(seconds=5), 184, now)
+    retry = DeliveryOutcome(
+        task,
+        OutcomeKind.RETRY,
+        now,
+        184,
+        reason="registry answered 503",
+        next_attempt_at=now + timedelta(seconds=5),
+    )
+    deliveries.settle([retry], "", 0, 0, now)
     later = now + timedelta(seconds=6)
     (task,) = deliveries.claim("test", 10, 30, later)
-    deliveries.record_registered(task, Registration("TJ75056-2026-0000007", later), 95, later)
+    registered = Registration("TJ75056-2026-0000007", later)
+    deliveries.settle(
+        [DeliveryOutcome(task, OutcomeKind.REGISTERED, later, 95, registration=registered)], "", 0, 0, later
+    )
     response = http.get(f"{URL}/{receipt_id}")
     assert response.status_code == 200, response.text
     body = response.json()

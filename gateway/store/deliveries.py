@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -45,18 +45,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.ports import DeliveryOutcome, DeliveryTask, OutcomeKind, Registration, Status
+from gateway.ports import DeliveryOutcome, DeliveryTask, Status
 from gateway.store.outcomes import DEAD, HELD, PENDING, REGISTERED, effect_of
 from gateway.store.tables import cases, deliveries, delivery_attempts, events, messages
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
+from gateway.store.times import aware, utc
 
 _NO_SYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
@@ -215,7 +207,7 @@ class SqlDeliveryStore:
 
     def claim(self, owner: str, limit: int, lease_seconds: float, now: datetime) -> list[DeliveryTask]:
         with self._transaction() as conn:
-            return self._claim(conn, owner, limit, lease_seconds, _utc(now))
+            return self._claim(conn, owner, limit, lease_seconds, utc(now))
 
     def settle(
         self,
@@ -230,7 +222,7 @@ class SqlDeliveryStore:
         in its procedure can be claimed at once."""
         with self._transaction() as conn:
             self._record(conn, outcomes)
-            return self._claim(conn, owner, limit, lease_seconds, _utc(now)) if limit > 0 else []
+            return self._claim(conn, owner, limit, lease_seconds, utc(now)) if limit > 0 else []
 
     def _claim(
         self, conn: Connection, owner: str, limit: int, lease_seconds: float, now: datetime
@@ -274,7 +266,7 @@ class SqlDeliveryStore:
             kind=row.kind,
             procedure_key=row.procedure_key,
             attempts=row.attempts,
-            created_at=_aware(row.created_at),
+            created_at=aware(row.created_at),
             affaire=row.affaire,
             numero_parquet=parquet if row.kind == "complement" else None,
             revision=row.revision,
@@ -282,41 +274,6 @@ class SqlDeliveryStore:
         )
 
     # ------------------------------------------------------------ outcomes
-
-    def record_registered(
-        self, task: DeliveryTask, answer: Registration, duration_ms: int, now: datetime
-    ) -> None:
-        self.settle(
-            [DeliveryOutcome(task, OutcomeKind.REGISTERED, now, duration_ms, registration=answer)],
-            "",
-            0,
-            0,
-            now,
-        )
-
-    def record_retry(
-        self, task: DeliveryTask, reason: str, next_attempt_at: datetime, duration_ms: int, now: datetime
-    ) -> None:
-        outcome = DeliveryOutcome(
-            task, OutcomeKind.RETRY, now, duration_ms, reason=reason, next_attempt_at=next_attempt_at
-        )
-        self.settle([outcome], "", 0, 0, now)
-
-    def record_dead_letter(
-        self, task: DeliveryTask, code: str, reason: str, duration_ms: int, now: datetime
-    ) -> None:
-        self.settle(
-            [DeliveryOutcome(task, OutcomeKind.DEAD_LETTER, now, duration_ms, code=code, reason=reason)],
-            "",
-            0,
-            0,
-            now,
-        )
-
-    def release(self, task: DeliveryTask, next_attempt_at: datetime, now: datetime) -> None:
-        self.settle(
-            [DeliveryOutcome(task, OutcomeKind.RELEASED, now, next_attempt_at=next_attempt_at)], "", 0, 0, now
-        )
 
     def _record(self, conn: Connection, outcomes: Sequence[DeliveryOutcome]) -> None:
         """Each delivery updated if this worker still holds its lease; then the attempts, the
@@ -327,7 +284,7 @@ class SqlDeliveryStore:
         new_events: list[dict[str, Any]] = []
         settled: dict[str, tuple[str, datetime]] = {}  # procedure -> (delivery status, time)
         for outcome in outcomes:
-            task, effect, now = outcome.task, effect_of(outcome), _utc(outcome.at)
+            task, effect, now = outcome.task, effect_of(outcome), utc(outcome.at)
             lease = {"b_id": task.delivery_id, "b_owner": task.lease_owner}
             pk = conn.execute(_FINISH, {**lease, **_unleased(now), **effect.delivery}).scalar()
             if effect.attempt is None:

@@ -7,10 +7,10 @@ store can write the outcomes of several deliveries with one statement per table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.ports import DeliveryOutcome, OutcomeKind, Status
+from gateway.store.times import utc
 
 PENDING, HELD, REGISTERED, DEAD = "pending", "held", "registered", "dead_letter"
 
@@ -28,10 +28,6 @@ class Effect:
     event: str = ""
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def effect_of(outcome: DeliveryOutcome) -> Effect:
     """The rows an outcome changes; ValueError for an outcome that lacks its data."""
     attempts = outcome.task.attempts + 1
@@ -43,15 +39,15 @@ def effect_of(outcome: DeliveryOutcome) -> Effect:
             "status": REGISTERED,
             "attempts": attempts,
             "numero_parquet": parquet,
-            "registered_at": _utc(answer.registered_at),
+            "registered_at": utc(answer.registered_at),
             "last_error": None,
         }
         return Effect(
             delivery, "registered", detail, Status.REGISTERED, {"numero_parquet": parquet}, "registered"
         )
     if outcome.kind == OutcomeKind.RETRY and later is not None:
-        detail = {"reason": outcome.reason, "attempt": attempts, "next_attempt_at": _utc(later).isoformat()}
-        delivery = {"attempts": attempts, "next_attempt_at": _utc(later), "last_error": outcome.reason[:500]}
+        detail = {"reason": outcome.reason, "attempt": attempts, "next_attempt_at": utc(later).isoformat()}
+        delivery = {"attempts": attempts, "next_attempt_at": utc(later), "last_error": outcome.reason[:500]}
         return Effect(delivery, "retriable", detail, Status.DELIVERING, {}, "delivery_failed")
     if outcome.kind == OutcomeKind.DEAD_LETTER:
         detail = {"code": outcome.code, "reason": outcome.reason, "attempt": attempts}
@@ -59,5 +55,5 @@ def effect_of(outcome: DeliveryOutcome) -> Effect:
         delivery = {"status": DEAD, "attempts": attempts, "last_error": error}
         return Effect(delivery, "fatal", detail, Status.DEAD_LETTER, {}, "dead_letter")
     if outcome.kind == OutcomeKind.RELEASED and later is not None:
-        return Effect({"next_attempt_at": _utc(later)})
+        return Effect({"next_attempt_at": utc(later)})
     raise ValueError(f"incomplete delivery outcome: {outcome.kind}")

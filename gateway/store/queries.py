@@ -11,12 +11,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
 
 from gateway.store.tables import cases, deliveries, delivery_attempts, events, message_error_codes, messages
+from gateway.store.times import aware, utc
 
 MAX_LIMIT = 500
 
@@ -57,16 +58,6 @@ class InvalidCursor(ValueError):
     """The cursor was not produced by this API (or was altered)."""
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    """UTC for comparison with stored values (SQLite compares their text, without zone)."""
-    return _aware(value).astimezone(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class MessageFilter:
     """What the operator is looking for; ``None`` means any. received_to is exclusive."""
@@ -92,7 +83,7 @@ class Cursor:
     id: int
 
     def encode(self) -> str:
-        raw = json.dumps([_utc(self.received_at).isoformat(), self.id]).encode()
+        raw = json.dumps([utc(self.received_at).isoformat(), self.id]).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
@@ -102,7 +93,7 @@ class Cursor:
             at, pk = json.loads(raw)
             if not isinstance(pk, int) or isinstance(pk, bool):
                 raise TypeError("id")
-            return cls(_utc(datetime.fromisoformat(at)), pk)
+            return cls(utc(datetime.fromisoformat(at)), pk)
         except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
             raise InvalidCursor(token) from exc
 
@@ -120,9 +111,9 @@ def _conditions(where: MessageFilter, at: Any) -> list[ColumnElement[bool]]:
         if f.name in _EQUAL and (value := getattr(where, f.name)) is not None
     ]
     if where.received_from is not None:
-        found.append(at >= _utc(where.received_from))
+        found.append(at >= utc(where.received_from))
     if where.received_to is not None:
-        found.append(at < _utc(where.received_to))
+        found.append(at < utc(where.received_to))
     return found
 
 
@@ -141,7 +132,7 @@ def list_messages(
         query = query.where(codes.c.code == where.error_code)
     query = query.where(*_conditions(where, at))
     if after is not None:
-        when = _utc(after.received_at)
+        when = utc(after.received_at)
         query = query.where(or_(at < when, and_(at == when, pk < after.id)))
     query = query.order_by(at.desc(), pk.desc()).limit(limit + 1)
     with engine.connect() as conn:
@@ -150,7 +141,7 @@ def list_messages(
         codes_of = _error_codes(conn, [row.id for row in page if row.status != "accepted"])
     items = [_summary(row._mapping, codes_of.get(row.id, [])) for row in page]
     last = page[-1] if len(rows) > limit else None
-    return MessagePage(items, Cursor(_aware(last.received_at), last.id).encode() if last else None)
+    return MessagePage(items, Cursor(aware(last.received_at), last.id).encode() if last else None)
 
 
 def _error_codes(conn: Connection, pks: list[int]) -> dict[int, list[str]]:
@@ -167,8 +158,8 @@ def _error_codes(conn: Connection, pks: list[int]) -> dict[int, list[str]]:
 
 def _summary(row: Any, codes: list[str]) -> dict[str, Any]:
     item = {key: value for key, value in row.items() if key != "id"}
-    item["received_at"] = _aware(row["received_at"])
-    item["updated_at"] = _aware(row["updated_at"])
+    item["received_at"] = aware(row["received_at"])
+    item["updated_at"] = aware(row["updated_at"])
     item["error_codes"] = codes
     return item
 
@@ -185,8 +176,8 @@ def message_detail(engine: Engine, receipt_id: str) -> dict[str, Any] | None:
         ).first()
         delivery = conn.execute(select(deliveries).where(deliveries.c.message_pk == row.id)).first()
         timeline = _timeline(conn, row.id, delivery.id if delivery is not None else None)
-    message["received_at"] = _aware(row.received_at)
-    message["updated_at"] = _aware(row.updated_at)
+    message["received_at"] = aware(row.received_at)
+    message["updated_at"] = aware(row.updated_at)
     message["case"] = dict(case._mapping) if case is not None else None
     message["delivery"] = _delivery(delivery._mapping) if delivery is not None else None
     message["timeline"] = timeline
@@ -197,14 +188,14 @@ def _delivery(row: Any) -> dict[str, Any]:
     keep = ("status", "kind", "attempts", "numero_parquet", "last_error")
     state: dict[str, Any] = {key: row[key] for key in keep}
     for key in ("next_attempt_at", "registered_at", "created_at", "updated_at"):
-        state[key] = _aware(row[key]) if row[key] is not None else None
+        state[key] = aware(row[key]) if row[key] is not None else None
     return state
 
 
 def _timeline(conn: Connection, message_pk: int, delivery_id: int | None) -> list[dict[str, Any]]:
     """Events and delivery attempts, oldest first; at equal times an attempt precedes its event."""
     entries = [
-        {"at": _aware(e.at), "source": "event", "kind": e.kind, "detail": dict(e.detail), "_order": (1, e.id)}
+        {"at": aware(e.at), "source": "event", "kind": e.kind, "detail": dict(e.detail), "_order": (1, e.id)}
         for e in conn.execute(select(events).where(events.c.message_pk == message_pk).order_by(events.c.id))
     ]
     if delivery_id is not None:
@@ -212,7 +203,7 @@ def _timeline(conn: Connection, message_pk: int, delivery_id: int | None) -> lis
         for n, a in enumerate(conn.execute(attempts.order_by(delivery_attempts.c.id)), start=1):
             entries.append(
                 {
-                    "at": _aware(a.at),
+                    "at": aware(a.at),
                     "source": "attempt",
                     "kind": "delivery_attempt",
                     "attempt": n,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
@@ -16,6 +15,7 @@ from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
 from gateway.store.deliveries import SqlDeliveryStore
 from gateway.store.engine import JsonText
 from gateway.store.tables import ACCEPTED, cases, deliveries, events, message_error_codes, messages
+from gateway.store.times import aware, utc
 
 # Statements built once: building ``insert(table).values(row)`` per message costs more
 # than executing it (coercion of every value, a fresh cache key).
@@ -43,15 +43,6 @@ _FIND_ACCEPTED = select(
 )
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 class SqlStore:
     """:class:`gateway.ports.MessageStore` over SQLite or PostgreSQL."""
 
@@ -70,7 +61,7 @@ class SqlStore:
         if message.case is not None:
             case_row = self._case_row(message)
             delivery_row = self._delivery_row(message)
-        event_rows = [{"at": _utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
+        event_rows = [{"at": utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
         codes = sorted({e.code for e in message.errors})
         try:
             # rows are built above: the lock covers only the statements and the commit
@@ -99,7 +90,7 @@ class SqlStore:
 
     @staticmethod
     def _message_row(message: NewMessage, accepted: bool) -> dict[str, Any]:
-        received_at = _utc(message.received_at)
+        received_at = utc(message.received_at)
         return {
             "receipt_id": message.receipt_id,
             "agency": message.agency,
@@ -132,14 +123,14 @@ class SqlStore:
             "schema_version": message.schema_version,
             "mapping_version": message.mapping_version or "",
             "affaire": JsonText(message.case.model_dump_json()) if message.case else None,
-            "created_at": _utc(message.received_at),
+            "created_at": utc(message.received_at),
         }
 
     @staticmethod
     def _delivery_row(message: NewMessage) -> dict[str, Any]:
         """The outbox row, written in the acceptance transaction: nothing accepted can be forgotten."""
         kind = message.case.kind.value if message.case else "initiale"
-        now = _utc(message.received_at)
+        now = utc(message.received_at)
         return {
             "procedure_key": f"{message.agency}:{message.unit_code}:{message.procedure_number}",
             "kind": kind,
@@ -159,9 +150,9 @@ class SqlStore:
     def add_event(self, receipt_id: str, event: Event) -> None:
         with self._write_lock, self.engine.begin() as conn:
             pk = conn.execute(select(messages.c.id).where(messages.c.receipt_id == receipt_id)).scalar_one()
-            row = {"message_pk": pk, "at": _utc(event.at), "kind": event.kind, "detail": event.detail}
+            row = {"message_pk": pk, "at": utc(event.at), "kind": event.kind, "detail": event.detail}
             conn.execute(_INSERT_EVENT, [row])
-            conn.execute(update(messages).where(messages.c.id == pk).values(updated_at=_utc(event.at)))
+            conn.execute(update(messages).where(messages.c.id == pk).values(updated_at=utc(event.at)))
 
     def receipt(self, receipt_id: str) -> Receipt | None:
         with self.engine.connect() as conn:
@@ -199,12 +190,12 @@ class SqlStore:
         return Receipt(
             receipt_id=row["receipt_id"],
             status=row["status"],
-            received_at=_aware(row["received_at"]),
+            received_at=aware(row["received_at"]),
             sha256=row["sha256"],
             message_id=row["message_id"],
             format=row["format"],
             errors=[ErrorDetail.from_dict(e) for e in row["errors"]],
             warnings=list(row["warnings"]),
             numero_parquet=row.get("numero_parquet"),
-            history=[Event(_aware(h.at), h.kind, dict(h.detail)) for h in history],
+            history=[Event(aware(h.at), h.kind, dict(h.detail)) for h in history],
         )
