@@ -72,6 +72,18 @@ def _intake_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
+async def _read_xml(request: Request, limit: int) -> tuple[bytes, tuple[int, ErrorDetail] | None]:
+    """The body, read under the size cap, and why it is refused before parsing (413, 415), if it is."""
+    try:
+        body = await read_capped(request, limit)
+    except TooLarge as exc:
+        return b"", (413, exc.errors[0])
+    if not is_xml(request.headers.get("content-type")):
+        error = ErrorDetail("CONTENT_TYPE_UNSUPPORTED", "Send the message as application/xml (or text/xml).")
+        return body, (415, error)
+    return body, None
+
+
 def _intake_handler(
     container: Container, agency: str, limiter: anyio.CapacityLimiter
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -79,17 +91,13 @@ def _intake_handler(
     limit = container.settings.max_body_bytes
 
     async def submit_procedure(request: Request) -> JSONResponse:
-        try:
-            body = await read_capped(request, limit)
-        except TooLarge as exc:
-            receipt = await run_in_threadpool(intake.record_refused, agency, "rest", exc.errors[0], limit)
-            return JSONResponse(rejection_out(receipt), status_code=413)
-        if not is_xml(request.headers.get("content-type")):
-            error = ErrorDetail(
-                "CONTENT_TYPE_UNSUPPORTED", "Send the message as application/xml (or text/xml)."
-            )
-            receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, len(body), body)
-            return JSONResponse(rejection_out(receipt), status_code=415)
+        body, refused = await _read_xml(request, limit)
+        if refused is not None:
+            status, error = refused
+            # too large: not kept (only how much was read); wrong content type: kept as received
+            size, raw = (limit, None) if status == 413 else (len(body), body)
+            receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, size, raw)
+            return JSONResponse(rejection_out(receipt), status_code=status)
         outcome = await anyio.to_thread.run_sync(intake.submit, agency, body, "rest", limiter=limiter)
         if outcome.http_status in (200, 202):
             return JSONResponse(receipt_out(outcome.receipt, outcome.repeat), status_code=outcome.http_status)
@@ -99,21 +107,19 @@ def _intake_handler(
     return submit_procedure
 
 
-def _validate_handler(container: Container, agency: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+def _validate_handler(
+    container: Container, agency: str, limiter: anyio.CapacityLimiter
+) -> Callable[[Request], Awaitable[JSONResponse]]:
     checker = container.intake.checker
     limit = container.settings.max_body_bytes
 
     async def validate_procedure(request: Request) -> JSONResponse:
-        try:
-            body = await read_capped(request, limit)
-        except TooLarge as exc:
-            return JSONResponse(validation_out(413, exc.errors), status_code=413)
-        if not is_xml(request.headers.get("content-type")):
-            error = ErrorDetail(
-                "CONTENT_TYPE_UNSUPPORTED", "Send the message as application/xml (or text/xml)."
-            )
-            return JSONResponse(validation_out(415, [error]), status_code=415)
-        verdict = await run_in_threadpool(checker.evaluate, body, agency)
+        body, refused = await _read_xml(request, limit)
+        if refused is not None:
+            status, error = refused
+            return JSONResponse(validation_out(status, [error]), status_code=status)
+        # the same threads as the intake: a check costs what an intake costs
+        verdict = await anyio.to_thread.run_sync(checker.evaluate, body, agency, limiter=limiter)
         status = 200 if verdict.accepted else verdict.http_status
         return JSONResponse(validation_out(status, verdict.errors, verdict), status_code=status)
 
@@ -160,7 +166,7 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
         example = _sample(container, agency)
         app.add_api_route(
             f"/api/v1/{agency}/procedures/validate",
-            _validate_handler(container, agency),
+            _validate_handler(container, agency, limiter),
             methods=["POST"],
             response_model=None,
             responses={
