@@ -42,21 +42,31 @@ R = Reader(NAMESPACE)
 _KINDS = {"PROCEDURE_INITIALE": MessageKind.INITIALE, "COMPLEMENT": MessageKind.COMPLEMENT}
 
 
-def read_header(root: etree._Element) -> MessageHeader:
-    """Identifiers of the message, best effort: the document may be invalid."""
-    sent = R.find_text(root, "Envelope/SentAt")
+# MessageHeader field -> where the message keeps it (v2 renames one of these paths).
+HEADER_PATHS = {
+    "message_id": "Envelope/MessageId",
+    "kind": "Envelope/MessageType",
+    "unit_code": "Identification/Unit/Code",
+    "procedure_number": "Identification/ProcedureNumber",
+    "tribunal_code": "Cadre/Tribunal/Code",
+}
+
+
+def header_at(reader: Reader, root: etree._Element, paths: dict[str, str]) -> MessageHeader:
+    """Identifiers of the message, best effort (the document may be invalid), read at ``paths``."""
+    sent = reader.find_text(root, "Envelope/SentAt")
     try:
         sent_at = parse_datetime(sent) if sent else None
     except ValueError:
         sent_at = None
     return MessageHeader(
-        message_id=R.find_text(root, "Envelope/MessageId"),
-        kind=R.find_text(root, "Envelope/MessageType"),
-        unit_code=R.find_text(root, "Identification/Unit/Code"),
-        procedure_number=R.find_text(root, "Identification/ProcedureNumber"),
-        tribunal_code=R.find_text(root, "Cadre/Tribunal/Code"),
-        sent_at=sent_at,
+        **{field: reader.find_text(root, path) for field, path in paths.items()}, sent_at=sent_at
     )
+
+
+def read_header(root: etree._Element) -> MessageHeader:
+    """Identifiers of the message, best effort: the document may be invalid."""
+    return header_at(R, root, HEADER_PATHS)
 
 
 def read(root: etree._Element) -> Document:

@@ -17,8 +17,6 @@ Mapping version: ``MAPPING_VERSION``, recorded on every case with the message's 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from lxml import etree
 
 from gateway.facts import ProcedureFacts, Value
@@ -39,28 +37,14 @@ RENAMED: dict[str, dict[str, str]] = {
     "Identification/Officer": {"Nigend": "Matricule"},
 }
 
-# MessageHeader field -> where v2 keeps it (read best-effort, before the schema is checked).
-_HEADER = {
-    "message_id": "Envelope/MessageId",
-    "kind": "Envelope/MessageType",
-    "unit_code": "Identification/Service/Code",
-    "procedure_number": "Identification/ProcedureNumber",
-    "tribunal_code": "Cadre/Tribunal/Code",
-}
+# Where v2 keeps the header's fields: v1's paths, the unit now under Service.
+_HEADER = {**gendarmerie_v1.HEADER_PATHS, "unit_code": "Identification/Service/Code"}
 _INFORMED_AT = "AvisParquet/InformedAt"
-
-
-def _instant(text: str | None) -> datetime | None:
-    try:
-        return parse_datetime(text) if text else None
-    except ValueError:
-        return None
 
 
 def read_header(root: etree._Element) -> MessageHeader:
     """Identifiers of the message, best effort: the document may be invalid."""
-    found = {field: R.find_text(root, path) for field, path in _HEADER.items()}
-    return MessageHeader(**found, sent_at=_instant(R.find_text(root, "Envelope/SentAt")))
+    return gendarmerie_v1.header_at(R, root, _HEADER)
 
 
 def read(root: etree._Element) -> Document:
