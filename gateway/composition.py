@@ -22,6 +22,7 @@ from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.migrate import upgrade
 from gateway.store.repository import SqlStore
+from replay.service import ReplayService
 
 
 def utc_now() -> datetime:
@@ -37,6 +38,7 @@ class Container:
     intake: Intake
     metrics: Metrics
     breaker: CircuitBreaker
+    replays: ReplayService
     soap_services: tuple[SoapService, ...] = ()
     registry: CourtRegistry | None = field(default=None)
     clock: Clock = utc_now
@@ -93,7 +95,8 @@ def build(
     )
     metrics.circuit_changed(settings.registry_url, breaker.state)
     soap = soap_services if soap_services is not None else known_soap
-    return Container(settings, engine, store, checker.formats, intake, metrics, breaker, soap)
+    replays = ReplayService(store, checker, utc_now, settings.replay_rate_per_second)
+    return Container(settings, engine, store, checker.formats, intake, metrics, breaker, replays, soap)
 
 
 def build_checker(settings: Settings, formats: tuple[SenderFormat, ...] | None = None) -> Checker:

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     breaker_threshold: int = Field(default=5, ge=1, description="Consecutive retriable failures that open it")
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # replays (issue "Replay and the operator console")
+    replay_rate_per_second: float = Field(
+        default=20.0, gt=0, le=10_000, description="Messages a replay sends on per second, by default"
+    )
+    replay_runner_enabled: bool = Field(
+        default=True, description="Carry out running replays inside `saisine serve`"
+    )
     deprecated_formats: dict[str, date] = Field(
         default_factory=dict,
         description="Formats still accepted but on their way out, with the day support ends: "

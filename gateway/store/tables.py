@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -150,4 +151,45 @@ delivery_attempts = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("detail", JSON, nullable=False),
     Index("ix_delivery_attempts_delivery_id", "delivery_id"),
+)
+
+# Replays (issue "Replay and the operator console"): who asked, when, why, which messages
+# (chosen when it starts, in procedure order), and what came of each.
+replays = Table(
+    "replays",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("mode", String(16), nullable=False),  # redeliver | reprocess
+    Column("reason", String(1000), nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # running | paused | cancelled | completed
+    Column("selection", JSON, nullable=False),
+    Column("rate_per_second", Float, nullable=False),
+    Column("total", Integer, nullable=False),
+    # control events (paused, resumed, cancelled): by whom and when
+    Column("controls", JSON, nullable=False),
+    # the runner carrying it out holds a lease, so that two never apply the same items
+    Column("runner_owner", String(64)),
+    Column("runner_lease_expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_replays_status", "status"),
+    Index("ix_replays_created_at", "created_at"),
+)
+
+replay_items = Table(
+    "replay_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("replay_id", String(36), ForeignKey("replays.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("message_pk", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | done | cancelled
+    Column("action", String(16)),  # what was applied (replay.model.Action)
+    Column("reason", String(500), nullable=False),
+    Column("detail", JSON, nullable=False),  # changes, errors, revision
+    Column("at", DateTime(timezone=True)),
+    Index("ix_replay_items_replay_id_state_position", "replay_id", "state", "position"),
+    Index("ix_replay_items_message_pk", "message_pk"),
 )
