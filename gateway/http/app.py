@@ -26,6 +26,7 @@ from gateway.http.views import (
     rejection_out,
     validation_out,
 )
+from replay.service import ReplayRunner
 
 
 def _sample(container: Container, agency: str) -> str:
@@ -139,11 +140,21 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = container.worker() if run_worker else None
         thread = threading.Thread(target=worker.run, name="delivery-worker", daemon=True) if worker else None
-        if thread:
-            thread.start()
+        # running replays are carried out beside the worker (replay.service)
+        replaying = worker is not None and container.settings.replay_runner_enabled
+        runner = ReplayRunner(container.replays) if replaying else None
+        runner_thread = (
+            threading.Thread(target=runner.run, name="replay-runner", daemon=True) if runner else None
+        )
+        for started in (thread, runner_thread):
+            if started:
+                started.start()
         try:
             yield
         finally:
+            if runner and runner_thread:
+                runner.stop()
+                await run_in_threadpool(runner_thread.join)
             if worker and thread:
                 worker.stop()
                 await run_in_threadpool(thread.join)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select
 
 from gateway.store.tables import cases, deliveries, delivery_attempts, events, message_error_codes, messages
 from gateway.store.times import aware, utc
@@ -115,6 +115,17 @@ def _conditions(where: MessageFilter, at: Any) -> list[ColumnElement[bool]]:
     if where.received_to is not None:
         found.append(at < utc(where.received_to))
     return found
+
+
+def matching_messages(query: Select[Any], where: MessageFilter) -> Select[Any]:
+    """``query`` (over ``messages``) narrowed to the messages ``where`` chooses, oldest first."""
+    at: Any = messages.c.received_at
+    if where.error_code is not None:
+        codes = message_error_codes
+        at = codes.c.received_at
+        query = query.join_from(messages, codes, messages.c.id == codes.c.message_pk)
+        query = query.where(codes.c.code == where.error_code)
+    return query.where(*_conditions(where, at)).order_by(at, messages.c.id)
 
 
 def list_messages(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import ErrorDetail
@@ -180,6 +180,12 @@ class SqlStore:
         with self.engine.connect() as conn:
             value = conn.execute(select(messages.c.raw).where(messages.c.receipt_id == receipt_id)).scalar()
         return bytes(value) if value is not None else None
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction, queued behind the other writers of this process on SQLite."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
