@@ -49,6 +49,7 @@ from gateway.store.repository import SqlStore
 from gateway.store.tables import (
     cases,
     deliveries,
+    delivery_attempts,
     events,
     message_error_codes,
     messages,
@@ -771,6 +772,8 @@ class ReplayService:
             detail: dict[str, Any] = {"replay_id": replay_id, "mode": mode, "action": item.action, "by": by}
             if item.revision is not None and item.action != Action.STILL_REJECTED:
                 detail["revision"] = item.revision
+            if item.action in Action.CHANGING:  # the attempts after this many are this replay's
+                detail["after_attempt"] = self._attempts(conn, message.delivery_id)
             conn.execute(
                 insert(events), [{"message_pk": message.pk, "at": now, "kind": "replayed", "detail": detail}]
             )
@@ -782,6 +785,13 @@ class ReplayService:
         if item.revision is not None:
             detail_out["revision"] = item.revision
         self._finish_item(conn, item_id, item.action, item.reason, detail_out)
+
+    @staticmethod
+    def _attempts(conn: Connection, delivery_id: int | None) -> int:
+        if delivery_id is None:
+            return 0
+        query = select(func.count()).where(delivery_attempts.c.delivery_id == delivery_id)
+        return int(conn.execute(query).scalar_one())
 
     def _finish_item(
         self, conn: Connection, item_id: int, action: str, reason: str, detail: dict[str, Any]

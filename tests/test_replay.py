@@ -137,6 +137,8 @@ def test_redeliver_a_dead_letter_registers_it_and_what_was_held_behind_it(wired:
     kinds = [(e["kind"], e["detail"].get("replay_id")) for e in timeline["timeline"]]
     at = kinds.index(("replayed", started.replay_id))
     assert ("registered", None) in kinds[at:]
+    attempts = [e for e in timeline["timeline"] if e["source"] == "attempt"]
+    assert [a.get("replay_id") for a in attempts] == [None, started.replay_id]
     assert wired.replays.of_message(dead)[0]["action"] == "requeue"
 
 

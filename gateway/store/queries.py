@@ -225,6 +225,16 @@ def _timeline(conn: Connection, message_pk: int, delivery_id: int | None) -> lis
                 }
             )
     entries.sort(key=lambda e: (e["at"], e["_order"]))
+    # lineage: a replay notes how many attempts came before it; those after are its own
+    replayed = [
+        (e["detail"]["after_attempt"], e["detail"].get("replay_id"))
+        for e in entries
+        if e["kind"] == "replayed" and "after_attempt" in e["detail"]
+    ]
     for entry in entries:
         del entry["_order"]
+        if entry["source"] == "attempt":
+            owners = [replay for after, replay in replayed if after < entry["attempt"]]
+            if owners:
+                entry["replay_id"] = owners[-1]
     return entries
