@@ -126,6 +126,7 @@ class ZeepCourtRegistry:
                 answer = self._service().AddComplement(
                     idempotencyKey=task.message_id,
                     numeroParquet=task.numero_parquet,
+                    revision=task.revision,
                     _value_1=affaire_to_xml(affaire, "Complement"),
                 )
             else:

@@ -64,8 +64,11 @@ class Client:
             return self.service.RegisterAffaire(idempotencyKey=key, _value_1=element)
         return self.service.RegisterAffaire(idempotencyKey=key, revision=revision, _value_1=element)
 
-    def complement(self, key: str, numero: str) -> Any:
-        return self.service.AddComplement(idempotencyKey=key, numeroParquet=numero, _value_1=complement())
+    def complement(self, key: str, numero: str, revision: int | None = None) -> Any:
+        extra = {} if revision is None else {"revision": revision}
+        return self.service.AddComplement(
+            idempotencyKey=key, numeroParquet=numero, _value_1=complement(), **extra
+        )
 
 
 @pytest.fixture
@@ -170,6 +173,18 @@ def test_complement_attaches_to_a_registered_affaire(reg: RegistryServer, client
     answer = client.complement("msg-2", numero)
     assert (answer.numeroParquet, answer.repeat) == (numero, False)
     assert client.complement("msg-2", numero).repeat is True
+    assert reg.cases()[0]["complements"] == 1
+
+
+def test_higher_revision_updates_the_same_complement(reg: RegistryServer, client: Client) -> None:
+    """A corrected complément (same key, higher revision) replaces the stored one: answered as new
+    (not a repeat) with the same numéro, then as a repeat; still one complément."""
+    numero = client.register("msg-1").numeroParquet
+    client.complement("msg-2", numero)
+    revised = client.complement("msg-2", numero, revision=2)
+    assert (revised.numeroParquet, revised.repeat) == (numero, False)
+    assert client.complement("msg-2", numero, revision=2).repeat is True
+    assert reg.stats()["operations"]["AddComplement"] == {"registered": 1, "revised": 1, "repeat": 1}
     assert reg.cases()[0]["complements"] == 1
 
 

@@ -226,11 +226,11 @@ class RegistryService:
         key = (element.findtext(f"{{{REGISTRY_NS}}}idempotencyKey") or "").strip()
         xml = etree.tostring(affaire, encoding="unicode")
         try:
+            revision = int(element.findtext(f"{{{REGISTRY_NS}}}revision") or 1)
             if operation == "RegisterAffaire":
-                revision = int(element.findtext(f"{{{REGISTRY_NS}}}revision") or 1)
                 return self.store.register_affaire(key, revision, tribunal, xml, self.clock())
             numero = (element.findtext(f"{{{REGISTRY_NS}}}numeroParquet") or "").strip()
-            return self.store.add_complement(key, numero, xml, self.clock())
+            return self.store.add_complement(key, numero, xml, self.clock(), revision)
         except KeyConflict as exc:
             raise Refused("IDEMPOTENCY_KEY_CONFLICT", str(exc)) from None
         except UnknownAffaire as exc:

@@ -60,6 +60,7 @@ complements = Table(
     metadata,
     Column("idempotency_key", String(128), primary_key=True),
     Column("numero_parquet", String(32), nullable=False, index=True),
+    Column("revision", Integer, nullable=False, server_default="1"),
     Column("xml", Text, nullable=False),
     Column("received_at", String(40), nullable=False),
 )
@@ -80,6 +81,7 @@ _COMPLEMENT_BY_KEY = select(complements).where(complements.c.idempotency_key == 
 _AFFAIRE_BY_KEY = select(affaires).where(affaires.c.idempotency_key == _KEY)
 _AFFAIRE_EXISTS = select(affaires.c.numero_parquet).where(affaires.c.numero_parquet == bindparam("numero"))
 _REVISE = affaires.update().where(affaires.c.numero_parquet == bindparam("b_numero"))
+_REVISE_COMPLEMENT = complements.update().where(complements.c.idempotency_key == bindparam("b_key"))
 _INSERT_AFFAIRE = affaires.insert()
 _INSERT_COMPLEMENT = complements.insert()
 # the (tribunal, year) counter raised, or started at 1, in the caller's transaction
@@ -180,8 +182,11 @@ class RegistryStore:
             )
             return Registration(numero, received_at, "registered")
 
-    def add_complement(self, key: str, numero: str, xml: str, now: datetime) -> Registration:
-        """Attach a complément to the affaire ``numero``; the stored answer for a known key."""
+    def add_complement(
+        self, key: str, numero: str, xml: str, now: datetime, revision: int = 1
+    ) -> Registration:
+        """Attach a complément to the affaire ``numero``; the stored answer for a known key (a
+        higher revision replaces the stored complément)."""
         with self._write, self.engine.begin() as conn:
             if conn.execute(_AFFAIRE_BY_KEY, {"key": key}).first():
                 raise KeyConflict(f"idempotency key {key!r} was used for an affaire")
@@ -189,13 +194,22 @@ class RegistryStore:
             if row is not None:
                 if row.numero_parquet != numero:
                     raise KeyConflict(f"idempotency key {key!r} was used for affaire {row.numero_parquet}")
-                return Registration(row.numero_parquet, row.received_at, "repeat")
+                if revision <= row.revision:
+                    return Registration(row.numero_parquet, row.received_at, "repeat")
+                conn.execute(_REVISE_COMPLEMENT, {"b_key": key, "revision": revision, "xml": xml})
+                return Registration(row.numero_parquet, row.received_at, "revised")
             if not conn.execute(_AFFAIRE_EXISTS, {"numero": numero}).first():
                 raise UnknownAffaire(f"no affaire has the numéro parquet {numero}")
             received_at = now.isoformat(timespec="seconds")
             conn.execute(
                 _INSERT_COMPLEMENT,
-                {"idempotency_key": key, "numero_parquet": numero, "xml": xml, "received_at": received_at},
+                {
+                    "idempotency_key": key,
+                    "numero_parquet": numero,
+                    "revision": revision,
+                    "xml": xml,
+                    "received_at": received_at,
+                },
             )
             return Registration(numero, received_at, "registered")
 
