@@ -190,6 +190,7 @@ def run_client(server: ServerProcess, template: Path, mode: str, first: int, **o
     argv = [sys.executable, "-m", "bench.load", "--url", server.intake_url, "--template", str(template)]
     argv += ["--mode", mode, "--first-procedure", str(first)]
     argv += [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    argv += server.load_options()
     done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")

@@ -82,6 +82,7 @@ def run_load(
     options |= {"duration": args.duration, **kw}
     argv = [sys.executable, "-m", "bench.load", "--url", server.intake_url, "--template", str(template_file)]
     argv += ["--mode", mode] + [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    argv += server.load_options()
     done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
@@ -125,6 +126,7 @@ def measure_memory(spec: ServerSpec, typical: Template, workdir: Path, size_mb: 
     print(f"[{spec.name}] memory, one message of {len(large):,} bytes", file=sys.stderr, flush=True)
     headers = {"Content-Type": "application/xml"}
     with ServerProcess(spec, workdir, tag="-memory") as server, httpx.Client(timeout=120) as client:
+        headers = {**headers, **server.headers}
         warm = client.post(server.intake_url, content=typical.with_id(), headers=headers)
         time.sleep(0.5)
         idle = server.memory_kib()

@@ -90,7 +90,11 @@ class Connection:
 
 
 def build_requests(
-    url: str, template_path: Path, count: int, first_procedure: int | None = None
+    url: str,
+    template_path: Path,
+    count: int,
+    first_procedure: int | None = None,
+    headers: list[str] | None = None,
 ) -> list[bytes]:
     """``count`` complete HTTP requests, each message under a fresh MessageId (and, from
     ``first_procedure`` on, each under a numéro de procédure of its own)."""
@@ -98,7 +102,8 @@ def build_requests(
     parts = urlsplit(url)
     head = (
         f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Content-Type: application/xml\r\nContent-Length: {length}\r\n\r\n"
+        + "".join(f"{line}\r\n" for line in headers or [])
+        + "Content-Type: application/xml\r\nContent-Length: {length}\r\n\r\n"
     )
     requests = []
     for index in range(count):
@@ -217,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     parts = urlsplit(args.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     count = args.requests if args.mode == "closed" else round(args.rate * args.duration)
-    requests = build_requests(args.url, Path(args.template), count, args.first_procedure)
+    requests = build_requests(args.url, Path(args.template), count, args.first_procedure, args.header)
     cpu_before, server_before, machine_before = _cpu_seconds(), _process_cpu(args.server_pid), _machine_cpu()
     if args.mode == "closed":
         tally, elapsed = _run_loop(closed_loop(host, port, requests, args.concurrency))
@@ -252,6 +257,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--server-pid", type=int, help="server process whose CPU time to report")
+    parser.add_argument(
+        "--header", action="append", default=[], help="a header line sent with each request (credentials)"
+    )
     parser.add_argument(
         "--first-procedure", type=int, help="give message i the numéro de procédure N+i (not the template's)"
     )

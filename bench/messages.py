@@ -18,6 +18,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GENERATED_UNIT = "6912345"  # the unit of the generated messages (large_template)
 TYPICAL_FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "gendarmerie" / "v1" / "valid" / "03-typical.xml"
 NAMESPACE = "urn:saisine:gendarmerie:procedure:v1"
 MESSAGE_ID_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
@@ -123,7 +124,8 @@ def _envelope(message_id: str) -> str:
 def _identification() -> str:
     return (
         "<Identification><ProcedureNumber>01234/2026</ProcedureNumber>"
-        "<Unit><Code>6912345</Code><Name>Brigade territoriale autonome de Lyon-Confluence</Name></Unit>"
+        f"<Unit><Code>{GENERATED_UNIT}</Code>"
+        "<Name>Brigade territoriale autonome de Lyon-Confluence</Name></Unit>"
         "<Officer><Quality>OPJ</Quality><Rank>Adjudant-chef</Rank><Name>Martine Lefèvre</Name>"
         "<Matricule>GN-0457823</Matricule></Officer></Identification>"
         "<Cadre><Type>FLAGRANCE</Type><SaisineDate>2026-03-10T22:40:00+01:00</SaisineDate>"

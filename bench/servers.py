@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,9 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from bench.messages import GENERATED_UNIT
+from gateway.demo import sample_units
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INTAKE_PATH = "/api/v1/gendarmerie/procedures"
@@ -37,19 +41,26 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     db_file: str = "server.db"
     health_path: str | None = "/healthz"
+    # a sender credential made before start (``saisine senders add``), sent by the load client
+    sender_units: tuple[str, ...] = ()
 
 
 def saisine_spec(worker: bool, max_body_bytes: int | None = None) -> ServerSpec:
-    """The real gateway, as deployed: ``python -m gateway serve``, JSON logs, SQLite file."""
+    """The real gateway, as deployed: ``python -m gateway serve``, JSON logs, SQLite file, and
+    senders authenticated by token (each message's unit checked against its credential). The
+    per-sender rate limit is lifted: the benchmark measures the gateway, not the limit."""
     env = {
         "SAISINE_DATABASE_URL": "sqlite:///{db}",
         "SAISINE_LOG_JSON": "true",
         "SAISINE_WORKER_ENABLED": "true" if worker else "false",
+        "SAISINE_SENDER_AUTH": "token",
+        "SAISINE_SENDER_RATE_PER_SECOND": "1000000",
+        "SAISINE_SENDER_BURST": "1000000",
     }
     if max_body_bytes is not None:
         env["SAISINE_MAX_BODY_BYTES"] = str(max_body_bytes)
     argv = [sys.executable, "-m", "gateway", "serve", "--port", "{port}"]
-    return ServerSpec("saisine", argv, env, "saisine.db")
+    return ServerSpec("saisine", argv, env, "saisine.db", sender_units=(*sample_units(), GENERATED_UNIT))
 
 
 def registry_spec() -> ServerSpec:
@@ -95,6 +106,7 @@ class ServerProcess:
         self.db_path = workdir / f"{label}-{spec.db_file}"
         self.log_path = workdir / f"{label}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.headers: dict[str, str] = {}  # what a client sends with each request (credentials)
 
     def _fill(self, value: str) -> str:
         return value.replace("{port}", str(self.port)).replace("{db}", str(self.db_path))
@@ -103,12 +115,37 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAISINE_")}
         env.update({k: self._fill(v) for k, v in self.spec.env.items()})
         argv = [self._fill(a) for a in self.spec.argv]
+        if self.spec.sender_units:
+            self.headers["Authorization"] = f"Bearer {self._sender_token(env)}"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         self._wait_healthy()
         return self
+
+    def _sender_token(self, env: dict[str, str]) -> str:
+        """A sender credential for the spec's units, made in the server's database before start."""
+        units = [x for unit in self.spec.sender_units for x in ("--unit", unit)]
+        argv = [
+            sys.executable,
+            "-m",
+            "gateway",
+            "senders",
+            "add",
+            "--agency",
+            "gendarmerie",
+            *units,
+            "--json",
+        ]
+        argv += ["--database-url", f"sqlite:///{self.db_path}"]
+        done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+        token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
+        return token
+
+    def load_options(self) -> list[str]:
+        """The load client's options for this server (bench/load.py ``--header``)."""
+        return [x for name, value in self.headers.items() for x in ("--header", f"{name}: {value}")]
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         assert self.proc is not None

@@ -5,11 +5,17 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from gateway.credentials_cli import keys_app, operators_app, senders_app
+from gateway.operator_cli import messages_app
+from gateway.replay_cli import replay_app
+from gateway.retention_cli import holds_app, purge
 from gateway.settings import Settings
 
 # Tracebacks never show local variables: they may hold a message and so personal data.
@@ -23,6 +29,15 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 sandbox_app = typer.Typer(help="Sandbox components that ship with Saisine.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(messages_app, name="messages")
+app.add_typer(replay_app, name="replay")
+audit_app = typer.Typer(help="The audit record: verify its chain, export it.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(senders_app, name="senders")
+app.add_typer(operators_app, name="operators")
+app.add_typer(keys_app, name="keys")
+app.add_typer(holds_app, name="holds")
+app.command()(purge)
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLite file URL (default) or postgresql://...")
@@ -272,6 +287,85 @@ def sandbox_registry(
     run_registry(
         port=port, host=host, database=database, fault=fault, fault_duration=fault_duration, delay_ms=delay_ms
     )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: DatabaseUrl = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(help="A head kept elsewhere (SEQ:HASH, from audit export): prove it still holds"),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Check an export file instead of the database")
+    ] = None,
+) -> None:
+    """Check the audit chain: every hash, every link, the head. Exit 0 intact, 1 broken."""
+    from gateway.audit import Anchor, verify_export
+    from gateway.store.audit import verify_chain
+    from gateway.store.engine import make_engine
+
+    try:
+        pinned = Anchor.parse(anchor) if anchor else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--anchor") from exc
+    if file is not None:
+        with file.open(encoding="utf-8") as lines:
+            verdict = verify_export(lines, pinned)
+    else:
+        engine = make_engine(_settings(database_url).database_url)
+        try:
+            with _audit_readable():
+                verdict = verify_chain(engine, pinned)
+        finally:
+            engine.dispose()
+    if verdict.finding is not None:
+        found = verdict.finding
+        typer.echo(f"BROKEN at record {found.seq} ({found.problem}): {found.message}")
+        typer.echo(f"{verdict.count} records checked before it")
+        raise typer.Exit(1)
+    anchored = f"; anchor {pinned.seq} holds" if pinned else ""
+    typer.echo(
+        f"OK: {verdict.count} records, chain intact{anchored}; head {verdict.last_seq}:{verdict.last_hash}"
+    )
+
+
+@audit_app.command("export")
+def audit_export(
+    database_url: DatabaseUrl = None,
+    after: Annotated[int, typer.Option(help="Only the records after this seq (the last one exported)")] = 0,
+    output: Annotated[Path | None, typer.Option(help="JSON Lines file (default: standard output)")] = None,
+) -> None:
+    """Write the audit records as JSON Lines, then the head (SEQ:HASH) to timestamp or archive."""
+    from gateway.store.audit import export
+    from gateway.store.engine import make_engine
+
+    engine = make_engine(_settings(database_url).database_url)
+    try:
+        with _audit_readable():
+            if output is None:
+                head = export(engine, sys.stdout.write, after)
+            else:
+                with output.open("w", encoding="utf-8") as out:
+                    head = export(engine, out.write, after)
+    finally:
+        engine.dispose()
+    typer.echo(f"head {head}", err=True)
+
+
+@contextmanager
+def _audit_readable() -> Iterator[None]:
+    """A database without the audit tables is said so in one line (exit 2), not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        typer.echo(
+            f"cannot read the audit record: {reason} (is the schema current? saisine db upgrade)", err=True
+        )
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

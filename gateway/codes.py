@@ -1,4 +1,4 @@
-"""The catalogue of error codes a sender can receive, with the HTTP status class.
+"""The catalogue of error codes a sender (or an operator) can receive, with the HTTP status class.
 
 Codes are the product's contract with senders: never rename one; add freely.
 ``docs/error-codes.md`` is generated from this table (``saisine codes``), and a
@@ -20,6 +20,8 @@ class Layer(StrEnum):
     RULE = "rule"  # business rules
     IDEMPOTENCY = "idempotency"
     INTERNAL = "internal"  # our fault: the message is kept as failed, for reprocessing
+    OPERATOR = "operator"  # the operators' API (replays): about a request, not a message
+    ACCESS = "access"  # who is calling: credentials, units, roles, rate limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,31 @@ _CODES = [
         400,
         "An element or attribute name longer than the limit.",
     ),
+    # The SOAP envelope (gateway/soap.py): answered as a SOAP 1.1 Fault (HTTP 500, as SOAP 1.1
+    # requires) whose detail lists the code; the status here is what the rejection record keeps.
+    Code("SOAP_NOT_ENVELOPE", Layer.SOAP, 400, "The SOAP request is not a SOAP Envelope."),
+    Code("SOAP_VERSION_MISMATCH", Layer.SOAP, 400, "The Envelope is not SOAP 1.1 (VersionMismatch)."),
+    Code("SOAP_BODY_MISSING", Layer.SOAP, 400, "The Envelope has no Body (after an optional Header)."),
+    Code("SOAP_ENVELOPE_INVALID", Layer.SOAP, 400, "Something other than Header and Body in the Envelope."),
+    Code("SOAP_BODY_EMPTY", Layer.SOAP, 400, "The Body has no element."),
+    Code("SOAP_BODY_MULTIPLE", Layer.SOAP, 400, "The Body has more than one element."),
+    Code("SOAP_OPERATION_UNKNOWN", Layer.SOAP, 400, "The Body's element is not an operation of the service."),
+    Code(
+        "SOAP_ACTION_MISMATCH",
+        Layer.SOAP,
+        400,
+        "The SOAPAction HTTP header names another operation than the Body.",
+    ),
+    Code(
+        "SOAP_MUST_UNDERSTAND",
+        Layer.SOAP,
+        400,
+        "A header marked mustUnderstand that the gateway does not understand (MustUnderstand fault).",
+    ),
+    Code("SOAP_HEADER_TOO_LARGE", Layer.SOAP, 413, "The SOAP Header is larger than the limit."),
+    Code("SOAP_CLIENT_ERROR", Layer.SOAP, 400, "A SOAP Client fault without a more specific code."),
+    Code("SOAP_SERVER_ERROR", Layer.SOAP, 500, "A SOAP Server fault: the sender may retry later."),
+    Code("RECEIPT_NOT_FOUND", Layer.SOAP, 404, "GetReceiptStatus for a receipt id that does not exist."),
     Code(
         "FORMAT_UNKNOWN",
         Layer.FORMAT,
@@ -150,6 +177,34 @@ _CODES = [
         409,
         "This message id was already accepted with other content.",
     ),
+    Code("REPLAY_INVALID", Layer.OPERATOR, 422, "A replay request that cannot be carried out as asked."),
+    Code("REPLAY_REASON_REQUIRED", Layer.OPERATOR, 422, "A replay needs a reason: it is recorded."),
+    Code("REPLAY_NOTHING_SELECTED", Layer.OPERATOR, 422, "No message matches the replay's selection."),
+    Code("REPLAY_UNKNOWN", Layer.OPERATOR, 404, "No replay has this id."),
+    Code(
+        "REPLAY_STATE_CONFLICT",
+        Layer.OPERATOR,
+        409,
+        "Not possible in the replay's state (pause, resume or cancel).",
+    ),
+    Code("MESSAGE_UNKNOWN", Layer.OPERATOR, 404, "No message has this receipt id."),
+    Code("CURSOR_INVALID", Layer.OPERATOR, 400, "A page cursor this API did not give (or altered)."),
+    Code("AUTH_REQUIRED", Layer.ACCESS, 401, "No credentials: send a sender token or a client certificate."),
+    Code("AUTH_INVALID", Layer.ACCESS, 401, "The token or certificate is unknown, expired or revoked."),
+    Code(
+        "IDENTITY_HEADER_UNTRUSTED",
+        Layer.ACCESS,
+        403,
+        "A client certificate header from an address that is not the gateway's TLS proxy.",
+    ),
+    Code("AGENCY_NOT_ALLOWED", Layer.ACCESS, 403, "The credential belongs to another agency."),
+    Code(
+        "UNIT_NOT_ALLOWED", Layer.ACCESS, 403, "The message declares a unit the credential may not send for."
+    ),
+    Code("RATE_LIMITED", Layer.ACCESS, 429, "Too many messages from this sender: wait for Retry-After."),
+    Code("OPERATOR_AUTH_REQUIRED", Layer.ACCESS, 401, "An operator token or a console session is needed."),
+    Code("ROLE_FORBIDDEN", Layer.ACCESS, 403, "The operator's role does not allow this."),
+    Code("CSRF_INVALID", Layer.ACCESS, 403, "A console form without its session's CSRF token."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

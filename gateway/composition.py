@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 from tenacity import wait_exponential_jitter
 
+from gateway.auth.credentials import Credentials
 from gateway.delivery.breaker import CircuitBreaker
 from gateway.delivery.policy import RetryPolicy
 from gateway.delivery.worker import DeliveryWorker, WorkerSettings
@@ -22,6 +23,8 @@ from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.migrate import upgrade
 from gateway.store.repository import SqlStore
+from gateway.store.retention import Retention
+from gateway.store.sealing import PayloadCipher
 from replay.service import ReplayService
 
 
@@ -39,6 +42,8 @@ class Container:
     metrics: Metrics
     breaker: CircuitBreaker
     replays: ReplayService
+    credentials: Credentials
+    retention: Retention
     soap_services: tuple[SoapService, ...] = ()
     registry: CourtRegistry | None = field(default=None)
     clock: Clock = utc_now
@@ -82,7 +87,7 @@ def build(
     if migrate:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    store = SqlStore(engine)
+    store = SqlStore(engine, PayloadCipher(settings.payload_keys))
     known_formats, known_soap = default_formats()
     checker = build_checker(settings, formats if formats is not None else known_formats)
     metrics = Metrics(store.deliveries.queue_depth)
@@ -96,7 +101,23 @@ def build(
     metrics.circuit_changed(settings.registry_url, breaker.state)
     soap = soap_services if soap_services is not None else known_soap
     replays = ReplayService(store, checker, utc_now, settings.replay_rate_per_second)
-    return Container(settings, engine, store, checker.formats, intake, metrics, breaker, replays, soap)
+    credentials = Credentials(engine, store.writing, store.audit, utc_now, settings.session_minutes)
+    retention = Retention(
+        engine, store.writing, store.audit, utc_now, settings.retention_days, settings.rejected_retention_days
+    )
+    return Container(
+        settings,
+        engine,
+        store,
+        checker.formats,
+        intake,
+        metrics,
+        breaker,
+        replays,
+        credentials,
+        retention,
+        soap,
+    )
 
 
 def build_checker(settings: Settings, formats: tuple[SenderFormat, ...] | None = None) -> Checker:

@@ -10,7 +10,10 @@ and stops both servers.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -20,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import requests
 import zeep
 import zeep.exceptions
 from lxml import etree
 from rich.console import Console
 from rich.table import Table
+from zeep.transports import Transport
 
 from gateway.paths import PROJECT_ROOT
 
@@ -72,10 +77,49 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def _client(base: str) -> Any:
-    """A zeep client of the gendarmerie intake service, built from the WSDL the gateway serves."""
+def _client(base: str, token: str) -> Any:
+    """A zeep client of the gendarmerie intake service, built from the WSDL the gateway serves,
+    sending the unit's token with every call."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
     settings = zeep.Settings(forbid_dtd=True, forbid_entities=True, strict=True)
-    return zeep.Client(f"{base}/soap/gendarmerie?wsdl", settings=settings)
+    return zeep.Client(
+        f"{base}/soap/gendarmerie?wsdl", settings=settings, transport=Transport(session=session)
+    )
+
+
+def sample_units(samples: Path = SAMPLES) -> tuple[str, ...]:
+    """The unit codes of the gendarmerie samples: what the demo's sender may send for."""
+    found: set[str] = set()
+    for path in samples.glob("*/*.xml"):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        found.update(re.findall(r"<Unit>\s*<Code>([^<]+)</Code>", text))
+    return tuple(sorted(found))
+
+
+@dataclass
+class Credentials:
+    sender_token: str
+    operator: str
+    password: str
+    operator_token: str
+
+
+def _provision(python: list[str], env: dict[str, str], database_url: str) -> Credentials:
+    """What a deployment's administrator does first: a sender credential for the sample units,
+    and an operator (integrator) with a console password."""
+    units = [x for unit in sample_units() for x in ("--unit", unit)]
+    base = ["--database-url", database_url, "--json", "--by", "demo"]
+    sender = [*python, "senders", "add", "--agency", "gendarmerie", "--name", "demo units", *units, *base]
+    made = subprocess.run(sender, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    sender_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    password = secrets.token_urlsafe(12)
+    operator = [*python, "operators", "add", "demo", "--role", "integrator", "--password", *base]
+    made = subprocess.run(  # noqa: S603
+        operator, env={**env, "SAISINE_NEW_PASSWORD": password}, capture_output=True, text=True, check=True
+    )
+    operator_token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    return Credentials(sender_token, "demo", password, operator_token)
 
 
 def run_demo(
@@ -109,15 +153,22 @@ def run_demo(
     try:
         _wait_ready(f"{registry}/soap/registry?wsdl", registry_process, "registry", registry_log)
         console.print(f"Gateway on {base} (SQLite file {workdir / 'saisine.db'}), delivering to the registry")
+        database_url = f"sqlite:///{workdir / 'saisine.db'}"
         gateway_env = dict(
-            env,
-            SAISINE_DATABASE_URL=f"sqlite:///{workdir / 'saisine.db'}",
-            SAISINE_REGISTRY_URL=f"{registry}/soap/registry",
+            env, SAISINE_DATABASE_URL=database_url, SAISINE_REGISTRY_URL=f"{registry}/soap/registry"
+        )
+        # authentication as deployed (tokens for senders, a login for operators), whatever the caller's env
+        gateway_env.update(SAISINE_SENDER_AUTH="token", SAISINE_OPERATOR_AUTH="true")
+        credentials = _provision(python, gateway_env, database_url)
+        console.print(
+            f"Credentials made with `saisine senders add` and `saisine operators add`:\n"
+            f"  sender token for the sample units  {credentials.sender_token}\n"
+            f"  console login                      {credentials.operator} / {credentials.password}"
         )
         gateway_log = workdir / "gateway.log"
         gateway_process = _start([*python, "serve", "--port", str(port)], gateway_env, gateway_log)
         _wait_ready(f"{base}/readyz", gateway_process, "gateway", gateway_log)
-        code = _exchange(console, base, registry, keep)
+        code = _exchange(console, base, registry, keep, credentials)
         if keep:
             console.print("\nBoth servers stay up; Ctrl-C stops them.")
             try:
@@ -135,8 +186,8 @@ def run_demo(
         )
 
 
-def _exchange(console: Console, base: str, registry: str, keep: bool) -> int:
-    client = _client(base)
+def _exchange(console: Console, base: str, registry: str, keep: bool, credentials: Credentials) -> int:
+    client = _client(base, credentials.sender_token)
     samples = sorted((SAMPLES / "valid").glob("*.xml"))  # initial procedures sort before their compléments
     console.print(
         f"\nSending {len(samples)} sample procedures through SOAP (zeep), as a gendarmerie unit would"
@@ -182,7 +233,10 @@ def _exchange(console: Console, base: str, registry: str, keep: bool) -> int:
     example = sent[0].receipt_id
     console.print("\nWhere to look while a gateway runs:")
     console.print(f"  the clerk's view  {registry}/cases   (cases received by the reference registry)")
-    console.print(f"  a receipt         {base}/api/v1/receipts/{example}")
+    console.print(
+        f"  the console       {base}/console   (log in as {credentials.operator} / {credentials.password})"
+    )
+    console.print(f"  a receipt         {base}/api/v1/receipts/{example}   (with the sender token)")
     console.print(f"  SOAP WSDL         {base}/soap/gendarmerie?wsdl   (GetReceiptStatus)")
     console.print(f"  API docs          {base}/docs    (OpenAPI: {base}/openapi.json)")
     console.print(f"  health, metrics   {base}/readyz  {base}/metrics")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -71,6 +72,20 @@ class Outcome:
     receipt: Receipt
     http_status: int
     repeat: bool = False
+
+
+def _refuse_unit(result: Evaluation, units: Collection[str]) -> None:
+    """The sender may not send for the unit the message declares: 403, whatever else is wrong."""
+    declared = result.header.unit_code
+    result.case = None
+    result.http_status = 403
+    result.errors = [
+        ErrorDetail(
+            "UNIT_NOT_ALLOWED",
+            f"This credential sends for unit(s) {', '.join(sorted(units))}; the message declares "
+            f"{'unit ' + declared if declared else 'no readable unit'}.",
+        )
+    ]
 
 
 def _status_for(errors: list[ErrorDetail]) -> int:
@@ -161,10 +176,16 @@ class Intake:
         data: bytes,
         transport: str,
         root: etree._Element | None = None,
+        units: Collection[str] | None = None,
     ) -> Outcome:
-        """Evaluate and store a message; answer with its receipt (the original one for a repeat)."""
+        """Evaluate and store a message; answer with its receipt (the original one for a repeat).
+
+        ``units``: the unit codes the authenticated sender may send for (None: not checked, as
+        for a local command); a message declaring another unit is refused and kept."""
         sha = hashlib.sha256(data).hexdigest()
         result = self.checker.evaluate(data, agency, root)
+        if units is not None and result.header.unit_code not in units:
+            _refuse_unit(result, units)
         header = result.header
         message_id = header.message_id.lower() if header.message_id else None
         sender = f"{agency}:{header.unit_code or 'unknown'}"

@@ -78,6 +78,7 @@ class Receipt:
     warnings: list[str] = field(default_factory=list)
     numero_parquet: str | None = None
     history: list[Event] = field(default_factory=list)
+    unit_code: str | None = None  # whose it is: a unit reads its own receipts only
 
     def _last(self, kind: str) -> Event | None:
         return next((e for e in reversed(self.history) if e.kind == kind), None)

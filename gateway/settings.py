@@ -64,6 +64,46 @@ class Settings(BaseSettings):
     replay_runner_enabled: bool = Field(
         default=True, description="Carry out running replays inside `saisine serve`"
     )
+    # who may send and who may see (issue 6; docs/security.md)
+    sender_auth: str = Field(
+        default="token",
+        pattern="^(token|certificate|token,certificate|certificate,token|none)$",
+        description="How senders prove who they are: token, certificate (an identity header set by "
+        "a trusted TLS proxy), both (token,certificate: either is enough), or none (local tests only)",
+    )
+    certificate_header: str = Field(
+        default="X-Client-Certificate-Subject",
+        description="The header in which the TLS proxy passes the verified client certificate's subject",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of the TLS proxies whose certificate header is believed",
+    )
+    credential_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a sender's credential is trusted between look-ups"
+    )
+    sender_rate_per_second: float = Field(
+        default=50.0, gt=0, description="Messages a sender may send a second"
+    )
+    sender_burst: int = Field(default=100, ge=1, description="Messages a sender may send at once")
+    operator_auth: bool = Field(
+        default=True, description="Operators' API and console need a token or a login (off: local tests only)"
+    )
+    session_minutes: float = Field(
+        default=30.0, gt=0, description="A console session ends after this idle time"
+    )
+    payload_keys: list[str] = Field(
+        default_factory=list,
+        repr=False,
+        description="Fernet keys sealing the stored raw payloads (the first seals, all open); "
+        "empty: not encrypted. `saisine keys new` makes one",
+    )
+    retention_days: float = Field(
+        default=365.0, gt=0, description="Raw payloads and cases are purged this long after registration"
+    )
+    rejected_retention_days: float = Field(
+        default=90.0, gt=0, description="Rejected messages' payloads are purged this long after reception"
+    )
     deprecated_formats: dict[str, date] = Field(
         default_factory=dict,
         description="Formats still accepted but on their way out, with the day support ends: "

@@ -4,10 +4,11 @@ The HTTP layer parses the body with the one hardened parser
 (:func:`gateway.xmlparse.parse`) and hands the root here; this module never
 parses received bytes. :func:`read_envelope` applies the SOAP rules of
 ``../shared/security.md``: a SOAP 1.1 Envelope, exactly one Body child naming
-a known operation, a SOAPAction that does not contradict it, and a
-``MustUnderstand`` fault for any header the sender says we must understand
-(we understand none). Faults carry the same :class:`ErrorDetail` list as
-every other rejection, as a ``ValidationFault`` detail (see the intake WSDL).
+a known operation, a SOAPAction that does not contradict it, a Header of
+bounded size (:data:`MAX_HEADER_CHARS`), and a ``MustUnderstand`` fault for
+any header the sender says we must understand (we understand none). Faults
+carry the same :class:`ErrorDetail` list as every other rejection, as a
+``ValidationFault`` detail (see the intake WSDL).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ ENVELOPE = f"{{{SOAP_ENV_NS}}}Envelope"
 HEADER = f"{{{SOAP_ENV_NS}}}Header"
 BODY = f"{{{SOAP_ENV_NS}}}Body"
 MUST_UNDERSTAND = f"{{{SOAP_ENV_NS}}}mustUnderstand"
+
+# A legitimate Header (WS-Addressing, a WS-Security token with its certificate and signature)
+# stays well under this; the parser's limits do not stop an 8 MB Header of plain text.
+MAX_HEADER_CHARS = 64 * 1024
 
 FaultCode = Literal["Client", "Server", "MustUnderstand", "VersionMismatch"]
 
@@ -82,6 +87,7 @@ def read_envelope(
     soap_action: str | None,
     operations: dict[str, str],
     namespace: str | None = None,
+    max_header_chars: int = MAX_HEADER_CHARS,
 ) -> SoapRequest:
     """Check an already-parsed SOAP 1.1 request and return its operation, or raise SoapFault.
 
@@ -89,6 +95,8 @@ def read_envelope(
     with ``namespace``, the Body child must also be in that namespace.
     """
     header, body = _envelope_parts(root)
+    if header is not None:
+        _check_header_size(header, max_header_chars)
     headers = _children(header) if header is not None else []
     _check_must_understand(headers)
     # WS-Addressing ReplyTo / FaultTo (and any other header) are deliberately
@@ -137,6 +145,18 @@ def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree.
     if len(children) > 1:
         raise _client("SOAP_ENVELOPE_INVALID", "Nothing may follow the Body in the Envelope.", children[1])
     return header, children[0]
+
+
+def _check_header_size(header: etree._Element, limit: int) -> None:
+    """Refuse a Header whose names, attributes and text add up to more than ``limit`` characters."""
+    size = 0
+    for node in header.iter():
+        size += len(node.text or "") + len(node.tail or "")
+        if isinstance(node.tag, str):
+            size += len(node.tag) + sum(len(k) + len(v) for k, v in node.items())
+        if size > limit:
+            message = f"The SOAP Header is larger than {limit} characters."
+            raise _client("SOAP_HEADER_TOO_LARGE", message, header)
 
 
 def _check_must_understand(headers: list[etree._Element]) -> None:

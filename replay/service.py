@@ -40,12 +40,14 @@ import structlog
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit import REPLAY, Entry
 from gateway.intake import Checker, Evaluation
 from gateway.ports import Clock, Status
 from gateway.store.engine import JsonText
 from gateway.store.outcomes import DEAD, HELD, PENDING, REGISTERED
 from gateway.store.queries import MessageFilter, matching_messages
 from gateway.store.repository import SqlStore
+from gateway.store.sealing import PayloadUnreadable
 from gateway.store.tables import (
     cases,
     deliveries,
@@ -243,7 +245,7 @@ class ReplayService:
                 accepted=bool(row.accepted),
                 procedure_key=row.procedure_key
                 or procedure_key(row.agency, row.unit_code, row.procedure_number),
-                raw=bytes(row.raw) if with_raw and row.raw is not None else None,
+                raw=self._open(row.raw) if with_raw and row.raw is not None else None,
                 errors=list(row.errors or []),
                 delivery_id=row.delivery_id,
                 delivery_status=row.delivery_status,
@@ -254,6 +256,13 @@ class ReplayService:
                 affaire=dict(row.affaire) if row.affaire is not None else None,
             )
         return [found[pk] for pk in pks if pk in found]
+
+    def _open(self, stored: bytes) -> bytes | None:
+        """The raw bytes, unsealed; None when no configured key opens them (nothing to reprocess)."""
+        try:
+            return self.store.cipher.open(bytes(stored))
+        except PayloadUnreadable:
+            return None
 
     # ------------------------------------------------------------ planning
 
@@ -422,6 +431,11 @@ class ReplayService:
                     for position, pk in enumerate(pks, start=1)
                 ],
             )
+            detail = {"action": "started", "mode": mode, "reason": reason[:500], "total": len(pks)}
+            detail["selection"] = (
+                selection.as_dict() if not selection.receipt_ids else {"receipt_ids": len(pks)}
+            )
+            self.store.audit.append(conn, Entry(REPLAY, requested_by[:128], replay_id, now, detail))
         log.info("replay_started", replay_id=replay_id, mode=mode, total=len(pks), rate=rate)
         return self.get(replay_id)
 
@@ -591,6 +605,7 @@ class ReplayService:
                     .values(state=ItemState.CANCELLED, reason="Cancelled before it was reached.", at=now)
                 )
             conn.execute(update(replays).where(replays.c.id == replay_id).values(**values))
+            self.store.audit.append(conn, Entry(REPLAY, controls[-1]["by"], replay_id, now, {"action": kind}))
         log.info("replay_" + kind, replay_id=replay_id)
         return self.get(replay_id)
 
@@ -785,6 +800,11 @@ class ReplayService:
         if item.revision is not None:
             detail_out["revision"] = item.revision
         self._finish_item(conn, item_id, item.action, item.reason, detail_out)
+        if item.action != Action.SKIP:  # what a replay changed, message by message
+            record: dict[str, Any] = {"replay_id": replay_id, "mode": mode, "action": item.action}
+            if item.revision is not None:
+                record["revision"] = item.revision
+            self.store.audit.append(conn, Entry(REPLAY, by, message.receipt_id, now, record))
 
     @staticmethod
     def _attempts(conn: Connection, delivery_id: int | None) -> int:

@@ -27,6 +27,12 @@ if os.environ.get("CI") == "true":
     hypothesis.settings.load_profile("ci")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Most tests exercise what happens to a message, not who may send it: they run with sender and
+# operator authentication off, as the settings allow for local tests only. The tests of who may
+# send and see (tests/test_access.py) turn both on explicitly (a Settings argument wins over
+# the environment); subprocesses started by tests inherit these.
+os.environ.setdefault("SAISINE_SENDER_AUTH", "none")
+os.environ.setdefault("SAISINE_OPERATOR_AUTH", "false")
 GENDARMERIE_V1 = FIXTURES / "gendarmerie" / "v1"
 POLICE_V1 = FIXTURES / "police" / "v1"
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

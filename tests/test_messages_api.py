@@ -257,11 +257,11 @@ def test_unknown_message_is_a_structured_404(http: httpx.Client) -> None:
 
 
 def test_openapi_documents_the_message_endpoints(http: httpx.Client) -> None:
-    """Both routes are published, with a summary and the warning that there is no auth yet."""
+    """Both routes are published, with a summary and who may call them."""
     paths = http.get("/openapi.json").json()["paths"]
     for path in (URL, URL + "/{receipt_id}"):
         operation = paths[path]["get"]
-        assert operation["summary"] and "No authentication yet" in operation["description"]
+        assert operation["summary"] and "For operators" in operation["description"]
     names = {p["name"] for p in paths[URL]["get"]["parameters"]}
     assert {"status", "unit", "format", "error_code", "tribunal", "numero_parquet", "cursor"} <= names
 

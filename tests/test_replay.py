@@ -20,7 +20,7 @@ from gateway.errors import Fatal, Retriable
 from gateway.ports import DeliveryTask, Registration
 from gateway.settings import SAMPLE_NATINF, Settings
 from gateway.store.queries import MessageFilter, message_detail
-from gateway.store.tables import cases
+from gateway.store.tables import audit_records, cases
 from replay.model import (
     Action,
     ItemState,
@@ -140,6 +140,18 @@ def test_redeliver_a_dead_letter_registers_it_and_what_was_held_behind_it(wired:
     attempts = [e for e in timeline["timeline"] if e["source"] == "attempt"]
     assert [a.get("replay_id") for a in attempts] == [None, started.replay_id]
     assert wired.replays.of_message(dead)[0]["action"] == "requeue"
+    # on the audit record: who started it and why, and what it did to the message
+    with wired.engine.connect() as conn:
+        records = conn.execute(
+            select(audit_records.c.actor, audit_records.c.subject, audit_records.c.detail)
+            .where(audit_records.c.kind == "replay")
+            .order_by(audit_records.c.seq)
+        ).all()
+    assert [(r.actor, r.subject, r.detail["action"]) for r in records] == [
+        ("alice", started.replay_id, "started"),
+        ("alice", dead, "requeue"),
+    ]
+    assert records[0].detail["reason"] == "registry fixed INC-42"
 
 
 def test_running_the_same_replay_twice_sends_nothing_twice(wired: Container) -> None:
@@ -364,6 +376,18 @@ def test_pause_resume_cancel(wired: Container) -> None:
     assert cancelled.counts == {"done": 2, "requeue": 2, "cancelled": 2}
     assert [e["kind"] for e in cancelled.events] == ["paused", "resumed", "cancelled"]
     assert [e["by"] for e in cancelled.events] == ["bob", "bob", "carol"]
+    with wired.engine.connect() as conn:
+        controls = conn.execute(
+            select(audit_records.c.actor, audit_records.c.detail["action"].as_string())
+            .where(audit_records.c.kind == "replay", audit_records.c.subject == started.replay_id)
+            .order_by(audit_records.c.seq)
+        ).all()
+    assert [tuple(c) for c in controls] == [
+        ("alice", "started"),
+        ("bob", "paused"),
+        ("bob", "resumed"),
+        ("carol", "cancelled"),
+    ]
     with pytest.raises(ReplayStateConflict):
         replays.resume(started.replay_id, "bob")
     assert [i.state for i in replays.items(started.replay_id)] == [

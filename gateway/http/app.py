@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -13,10 +14,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from gateway import console
 from gateway.composition import Container
 from gateway.errors import ErrorDetail, TooLarge
-from gateway.http import messages_routes, soap_routes
+from gateway.http import messages_routes, replay_routes, soap_routes
+from gateway.http.auth import AuthFailure, Gatekeeper, failure_response
 from gateway.http.bodies import is_xml, read_capped
+from gateway.http.direct import DirectRoutes, Endpoint
 from gateway.http.views import (
     ReceiptDetailOut,
     ReceiptOut,
@@ -46,7 +50,13 @@ validates them (hardened XML parser, XSD, business rules), maps them to the cour
 model and stores them durably before answering with a receipt.
 
 Every rejection lists **every** error found, each with `code`, `message`, `line`, `column`
-and `path`. Error codes are listed in `docs/error-codes.md`."""
+and `path`. Error codes are listed in `docs/error-codes.md`.
+
+Senders authenticate with `Authorization: Bearer <token>` (or a client certificate at the TLS
+proxy) and send only for their own units; operators use their own token (or the console's
+session). Refusals: 401 `AUTH_REQUIRED`/`AUTH_INVALID`, 403 `UNIT_NOT_ALLOWED`,
+`AGENCY_NOT_ALLOWED`, `ROLE_FORBIDDEN`, 429 `RATE_LIMITED` with `Retry-After`
+(`docs/security.md`)."""
 
 
 def _intake_responses() -> dict[int | str, dict[str, Any]]:
@@ -64,8 +74,14 @@ def _intake_responses() -> dict[int | str, dict[str, Any]]:
             "model": RejectionOut,
             "description": "This message id was accepted with other content",
         },
+        401: {"model": RejectionOut, "description": "No sender credentials, or unknown, expired, revoked"},
+        403: {
+            "model": RejectionOut,
+            "description": "The message declares a unit this credential may not send for",
+        },
         413: {"model": RejectionOut, "description": "Body larger than the configured cap"},
         415: {"model": RejectionOut, "description": "Content type is not XML"},
+        429: {"model": RejectionOut, "description": "Too many messages from this sender: see Retry-After"},
         422: {
             "model": RejectionOut,
             "description": "XML, but not a valid message (schema or business rules)",
@@ -86,12 +102,17 @@ async def _read_xml(request: Request, limit: int) -> tuple[bytes, tuple[int, Err
 
 
 def _intake_handler(
-    container: Container, agency: str, limiter: anyio.CapacityLimiter
+    container: Container, agency: str, limiter: anyio.CapacityLimiter, keeper: Gatekeeper
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     intake = container.intake
     limit = container.settings.max_body_bytes
 
     async def submit_procedure(request: Request) -> JSONResponse:
+        try:  # who is sending, before reading the body (gateway.http.auth)
+            sender = await keeper.sender_for(request, agency)
+        except AuthFailure as failure:  # answered here: this endpoint runs outside FastAPI's handlers
+            return failure_response(failure)
+        units = sender.units if sender is not None else None
         body, refused = await _read_xml(request, limit)
         if refused is not None:
             status, error = refused
@@ -99,7 +120,8 @@ def _intake_handler(
             size, raw = (limit, None) if status == 413 else (len(body), body)
             receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, size, raw)
             return JSONResponse(rejection_out(receipt), status_code=status)
-        outcome = await anyio.to_thread.run_sync(intake.submit, agency, body, "rest", limiter=limiter)
+        submit = functools.partial(intake.submit, units=units)
+        outcome = await anyio.to_thread.run_sync(submit, agency, body, "rest", limiter=limiter)
         if outcome.http_status in (200, 202):
             return JSONResponse(receipt_out(outcome.receipt, outcome.repeat), status_code=outcome.http_status)
         return JSONResponse(rejection_out(outcome.receipt), status_code=outcome.http_status)
@@ -109,12 +131,16 @@ def _intake_handler(
 
 
 def _validate_handler(
-    container: Container, agency: str, limiter: anyio.CapacityLimiter
+    container: Container, agency: str, limiter: anyio.CapacityLimiter, keeper: Gatekeeper
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     checker = container.intake.checker
     limit = container.settings.max_body_bytes
 
     async def validate_procedure(request: Request) -> JSONResponse:
+        try:
+            await keeper.sender_for(request, agency)
+        except AuthFailure as failure:
+            return failure_response(failure)
         body, refused = await _read_xml(request, limit)
         if refused is not None:
             status, error = refused
@@ -162,22 +188,37 @@ def _lifespan(
     return lifespan
 
 
+async def _refused(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthFailure)
+    return failure_response(exc)
+
+
 def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     """The ASGI application for a wired container (see gateway.composition.build)."""
     app = FastAPI(
         title="Saisine", version="1", description=DESCRIPTION, lifespan=_lifespan(container, run_worker)
     )
     app.state.container = container
+    # who is calling (gateway.http.auth): senders on the intake, operators on the rest
+    app.state.gatekeeper = keeper = Gatekeeper(container.settings, container.credentials)
+    app.add_exception_handler(AuthFailure, _refused)
     # REST and SOAP submissions share a few threads (settings.intake_threads) rather than
     # Starlette's forty: a message is checked and mapped holding the GIL, and threads
     # beyond two stretch the serialized write of each message by contending for it.
     limiter = anyio.CapacityLimiter(container.settings.intake_threads)
+    direct: dict[str, Endpoint] = {}  # the XML endpoints, answered by DirectRoutes
 
     for agency in sorted({f.agency for f in container.formats.all() if "rest" in f.transports}):
         example = _sample(container, agency)
+        validate_endpoint = direct[f"/api/v1/{agency}/procedures/validate"] = _validate_handler(
+            container, agency, limiter, keeper
+        )
+        submit_endpoint = direct[f"/api/v1/{agency}/procedures"] = _intake_handler(
+            container, agency, limiter, keeper
+        )
         app.add_api_route(
             f"/api/v1/{agency}/procedures/validate",
-            _validate_handler(container, agency, limiter),
+            validate_endpoint,
             methods=["POST"],
             response_model=None,
             responses={
@@ -199,7 +240,7 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
         )
         app.add_api_route(
             f"/api/v1/{agency}/procedures",
-            _intake_handler(container, agency, limiter),
+            submit_endpoint,
             methods=["POST"],
             status_code=202,
             response_model=None,
@@ -215,6 +256,10 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
             },
         )
 
+    # The routes above document the XML endpoints; their requests are answered in front of
+    # FastAPI's routing by the same endpoints (gateway/http/direct.py).
+    app.add_middleware(DirectRoutes, routes=direct)
+
     @app.get(
         "/api/v1/receipts/{receipt_id}",
         response_model=ReceiptDetailOut,
@@ -222,9 +267,11 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
         tags=["receipts"],
         summary="A receipt's status and history",
     )
-    async def get_receipt(receipt_id: str) -> JSONResponse:
+    async def get_receipt(receipt_id: str, request: Request) -> JSONResponse:
+        sender = await keeper.sender_for(request, None)
         receipt = await run_in_threadpool(container.store.receipt, receipt_id)
-        if receipt is None:
+        if receipt is None or (sender is not None and not sender.may_send_for(receipt.unit_code)):
+            # another unit's receipt is unknown to this one: receipt ids cannot be probed
             return JSONResponse({"detail": "No such receipt", "receipt_id": receipt_id}, status_code=404)
         return JSONResponse(receipt_out(receipt, history=True))
 
@@ -255,4 +302,6 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
 
     soap_routes.install(app, container, limiter)
     messages_routes.install(app, container)
+    replay_routes.install(app, container)
+    console.install(app, container)
     return app

@@ -7,13 +7,16 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit import CONSULTATION, Entry
+from gateway.auth.credentials import Operator, Role
 from gateway.composition import Container
 from gateway.errors import ErrorDetail
+from gateway.http.auth import actor, operator_with
 from gateway.http.views import ErrorOut
 from gateway.store.queries import (
     MAX_LIMIT,
@@ -24,9 +27,9 @@ from gateway.store.queries import (
     message_detail,
 )
 
-_NO_AUTH = (
-    "\n\n**No authentication yet** (issue 6 adds it): the answer carries personal data; "
-    "expose this endpoint only on a trusted network."
+_OPERATORS = (
+    "\n\nFor operators (`Authorization: Bearer` with an operator token, or a console session); "
+    "role viewer at least."
 )
 _EXAMPLE_RECEIPT = "0b6f3c8e-3f7d-4c59-9d43-4c8a7c1b2f10"
 
@@ -105,6 +108,12 @@ class MessageDetailOut(MessageSummaryOut):
     case: CaseOut | None = None
     delivery: DeliveryOut | None = None
     timeline: list[TimelineEntryOut] = Field(default_factory=list)
+    personal_data: str = Field(
+        default="shown",
+        examples=["withheld"],
+        description="shown; withheld (state a `purpose` to see the raw message, the case and the "
+        "errors' texts); purged (past its retention: only hashes and metadata are kept)",
+    )
 
 
 class ApiErrorOut(BaseModel):
@@ -121,11 +130,21 @@ def _raw(data: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def _detail_out(found: dict[str, Any]) -> MessageDetailOut:
+WITHHELD = "(withheld: state a purpose to see it)"
+
+
+def _detail_out(found: dict[str, Any], withhold: bool = False) -> MessageDetailOut:
+    """The message page; ``withhold`` leaves out what carries personal data (the raw message,
+    the mapped case, the errors' texts, which may quote a value)."""
     raw, encoding = _raw(found.pop("raw"))
     codes = sorted({str(e["code"]) for e in found["errors"]})
+    shown = "purged" if found.get("purged_at") is not None else "shown"
+    if withhold:
+        raw = encoding = None
+        found = {**found, "case": None, "errors": [{**e, "message": WITHHELD} for e in found["errors"]]}
+        shown = "withheld"
     return MessageDetailOut.model_validate(
-        {**found, "raw": raw, "raw_encoding": encoding, "error_codes": codes}
+        {**found, "raw": raw, "raw_encoding": encoding, "error_codes": codes, "personal_data": shown}
     )
 
 
@@ -148,7 +167,7 @@ def install(app: FastAPI, container: Container) -> None:
             "Messages newest first (by reception time, then by storage order), filtered by every "
             "parameter given, a page at a time: pass the `next_cursor` of one page as `cursor` "
             "to get the next. `received_from` is inclusive, `received_to` exclusive (ISO 8601; "
-            "without a zone, UTC)." + _NO_AUTH
+            "without a zone, UTC)." + _OPERATORS
         ),
     )
     async def list_messages_route(
@@ -169,6 +188,7 @@ def install(app: FastAPI, container: Container) -> None:
         received_to: Annotated[datetime | None, Query(examples=["2026-12-01T00:00:00Z"])] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="The `next_cursor` of the previous page")] = None,
+        _operator: Annotated[Operator | None, Depends(operator_with(Role.VIEWER))] = None,
     ) -> Any:
         try:
             after = Cursor.decode(cursor) if cursor else None
@@ -199,11 +219,26 @@ def install(app: FastAPI, container: Container) -> None:
         description=(
             "The message as received (text, or base64 when it is not UTF-8), every error, the "
             "mapped case, the timeline of its events and of each call to the registry (outcome, "
-            "answer, duration), its schema and mapping versions and its delivery state." + _NO_AUTH
+            "answer, duration), its schema and mapping versions and its delivery state." + _OPERATORS
         ),
     )
-    async def get_message(receipt_id: str) -> Any:
-        found = await run_in_threadpool(message_detail, engine, receipt_id)
+    async def get_message(
+        receipt_id: str,
+        request: Request,
+        purpose: Annotated[
+            str | None,
+            Query(max_length=500, description="Why the personal data is consulted (recorded; name no one)"),
+        ] = None,
+        operator: Annotated[Operator | None, Depends(operator_with(Role.VIEWER))] = None,
+    ) -> Any:
+        found = await run_in_threadpool(message_detail, engine, receipt_id, container.store.cipher)
         if found is None:
             return _error(404, "not_found", "MESSAGE_UNKNOWN", f"No message has the receipt id {receipt_id}.")
+        purpose = (purpose or "").strip() or None
+        if operator is not None and purpose is None:
+            return _detail_out(found, withhold=True)  # no personal data shown: nothing to record
+        # the consultation is recorded before anything is shown (EU directive 2016/680, art. 25)
+        detail = {"purpose": purpose} if purpose is not None else {}
+        entry = Entry(CONSULTATION, actor(request, operator), receipt_id, container.clock(), detail)
+        await run_in_threadpool(container.store.audit.record, entry)
         return _detail_out(found)

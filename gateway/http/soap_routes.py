@@ -3,20 +3,28 @@
 The envelope goes through the same hardened parser as REST bodies; the
 procedure inside the Body is validated in place, so error lines and paths are
 those of the request the sender built. Faults carry the same structured error
-list as REST rejections.
+list as REST rejections, and every refused request is kept as a rejection,
+whether the parser, the envelope (:func:`gateway.soap.read_envelope`) or the
+procedure refused it. WS-Addressing ``ReplyTo``/``FaultTo`` are never followed:
+the answer always goes back on the request's own connection.
 """
 
 from __future__ import annotations
+
+import functools
 
 import anyio
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
+from gateway.auth.credentials import Sender
 from gateway.composition import Container
 from gateway.errors import ErrorDetail, RefusedInput, TooLarge
 from gateway.formats import SoapService
+from gateway.http.auth import AuthFailure, gatekeeper
 from gateway.http.bodies import read_capped
+from gateway.locations import path_of
 from gateway.ports import Receipt
 from gateway.soap import SoapFault, build_fault, build_response, read_envelope, wsdl_with_address
 from gateway.xmlparse import parse
@@ -67,8 +75,8 @@ class _SoapEndpoint:
             "GetReceiptStatusRequest": f"{service.action_prefix}GetReceiptStatus",
         }
 
-    def fault(self, fault: SoapFault) -> Response:
-        return Response(build_fault(fault, self.ns), status_code=500, media_type=SOAP_XML)
+    def fault(self, fault: SoapFault, status: int = 500, headers: dict[str, str] | None = None) -> Response:
+        return Response(build_fault(fault, self.ns), status_code=status, media_type=SOAP_XML, headers=headers)
 
     def ok(self, payload: etree._Element) -> Response:
         return Response(build_response(payload), status_code=200, media_type=SOAP_XML)
@@ -76,38 +84,56 @@ class _SoapEndpoint:
     async def post(self, request: Request) -> Response:
         agency = self.service.agency
         intake = self.container.intake
+        try:  # who is sending, before reading the body (gateway.http.auth)
+            sender = await gatekeeper(request).sender_for(request, agency)
+        except AuthFailure as failure:
+            refusal = SoapFault("Client", failure.message, code=failure.code)
+            return self.fault(refusal, failure.status, failure.headers)
         try:
             body = await read_capped(request, self.container.settings.max_body_bytes)
         except TooLarge as exc:
             limit = self.container.settings.max_body_bytes
             await run_in_threadpool(intake.record_refused, agency, "soap", exc.errors[0], limit)
             return self.fault(SoapFault("Client", "Message too large", errors=exc.errors))
-        try:
-            root = parse(body, intake.limits)
-        except RefusedInput:
-            outcome = await anyio.to_thread.run_sync(  # kept with its errors
-                intake.submit, agency, body, "soap", limiter=self.limiter
-            )
-            return self.fault(SoapFault("Client", "Message refused", errors=outcome.receipt.errors))
+        if not body.strip():
+            empty = ErrorDetail("BODY_EMPTY", "The body is empty.")
+            return await self.refused(SoapFault("Client", "Message refused", errors=[empty]), body)
+        try:  # on the intake's threads, as every parse of received bytes
+            root = await anyio.to_thread.run_sync(parse, body, intake.limits, limiter=self.limiter)
+        except RefusedInput as refused:  # kept with its error, without parsing it a second time
+            return await self.refused(SoapFault("Client", "Message refused", errors=refused.errors), body)
         try:
             call = read_envelope(root, request.headers.get("soapaction"), self.operations, namespace=self.ns)
         except SoapFault as fault:
-            return self.fault(fault)
+            return await self.refused(fault, body)
         if call.operation == "GetReceiptStatusRequest":
-            return await self.receipt_status(call.body_child)
-        return await self.submit(call.body_child)
+            return await self.receipt_status(call.body_child, sender)
+        return await self.submit(call.body_child, body, sender)
 
-    async def submit(self, request_el: etree._Element) -> Response:
-        procedure = next((child for child in request_el if isinstance(child.tag, str)), None)
-        if procedure is None:
-            missing = ErrorDetail(
-                "SCHEMA_ELEMENT_MISSING",
-                "SubmitProcedureRequest must contain the procedure message.",
+    async def refused(self, fault: SoapFault, body: bytes) -> Response:
+        """Keep the request as a rejection with the fault's error, then answer the fault."""
+        error = fault.details()[0]
+        await run_in_threadpool(
+            self.container.intake.record_refused, self.service.agency, "soap", error, len(body), body
+        )
+        return self.fault(fault)
+
+    async def submit(self, request_el: etree._Element, body: bytes, sender: Sender | None) -> Response:
+        elements = [child for child in request_el if isinstance(child.tag, str)]
+        if len(elements) != 1:  # the WSDL's xs:any: exactly one procedure, never a second one unchecked
+            code = "SCHEMA_ELEMENT_MISSING" if not elements else "SCHEMA_ELEMENT_UNEXPECTED"
+            message = (
+                f"SubmitProcedureRequest must contain exactly one procedure message; it has {len(elements)}."
             )
-            return self.fault(SoapFault("Client", "Message rejected", errors=[missing]))
+            located = elements[1] if elements else request_el
+            error = ErrorDetail(code, message, line=located.sourceline, path=path_of(located))
+            return await self.refused(SoapFault("Client", "Message rejected", errors=[error]), body)
+        procedure = elements[0]
         raw = etree.tostring(procedure, encoding="UTF-8", xml_declaration=True)
+        units = sender.units if sender is not None else None
+        submit = functools.partial(self.container.intake.submit, units=units)
         outcome = await anyio.to_thread.run_sync(
-            self.container.intake.submit, self.service.agency, raw, "soap", procedure, limiter=self.limiter
+            submit, self.service.agency, raw, "soap", procedure, limiter=self.limiter
         )
         if outcome.http_status in (200, 202):
             return self.ok(
@@ -115,10 +141,11 @@ class _SoapEndpoint:
             )
         return self.fault(SoapFault("Client", "Message rejected", errors=outcome.receipt.errors))
 
-    async def receipt_status(self, request_el: etree._Element) -> Response:
+    async def receipt_status(self, request_el: etree._Element, sender: Sender | None) -> Response:
         receipt_id = (request_el.findtext(f"{{{self.ns}}}receiptId") or "").strip()
         receipt = await run_in_threadpool(self.container.store.receipt, receipt_id)
-        if receipt is None:
+        if receipt is None or (sender is not None and not sender.may_send_for(receipt.unit_code)):
+            # another unit's receipt is unknown to this one: ids cannot be probed
             return self.fault(SoapFault("Client", "No such receipt", code="RECEIPT_NOT_FOUND"))
         return self.ok(_receipt_element(self.ns, "GetReceiptStatusResponse", receipt, False, True))
 

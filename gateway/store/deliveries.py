@@ -45,7 +45,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.audit import DELIVERY, Entry
 from gateway.ports import DeliveryOutcome, DeliveryTask, Status
+from gateway.store.audit import AuditLog
 from gateway.store.outcomes import DEAD, HELD, PENDING, REGISTERED, effect_of
 from gateway.store.tables import cases, deliveries, delivery_attempts, events, messages
 from gateway.store.times import aware, utc
@@ -58,6 +60,23 @@ def _synchronous(conn: Connection, level: str) -> None:
     without SQLAlchemy beginning one."""
     dbapi: Any = conn.connection.dbapi_connection
     dbapi.execute(f"PRAGMA synchronous={level}")
+
+
+def _audit_entry(outcome: DeliveryOutcome, result: str, applied: bool) -> Entry:
+    """The audit record of a call to the registry: its outcome, never the case or the reason text."""
+    task, answer = outcome.task, outcome.registration
+    detail: dict[str, Any] = {
+        "outcome": result,
+        "attempt": task.attempts + 1,
+        "delivery_id": task.delivery_id,
+    }
+    if answer is not None:
+        detail |= {"numero_parquet": answer.numero_parquet, "repeat": answer.repeat}
+    if outcome.code:
+        detail["code"] = outcome.code
+    if not applied:  # the lease was lost: the attempt is recorded, the message left as it was
+        detail["lease_lost"] = True
+    return Entry(DELIVERY, task.lease_owner or "worker", task.receipt_id, outcome.at, detail)
 
 
 def _unleased(now: datetime) -> dict[str, Any]:
@@ -183,6 +202,7 @@ class SqlDeliveryStore:
         self._skip_locked = engine.dialect.name == "postgresql"
         self._sqlite = engine.dialect.name == "sqlite"
         self._lease = _LEASE_SKIP_LOCKED if self._skip_locked else _LEASE
+        self.audit = AuditLog(engine, self._write_lock)  # the chain's writer, shared with the intake
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -221,8 +241,10 @@ class SqlDeliveryStore:
         commit (one disk sync) for several deliveries, and what follows a delivery just registered
         in its procedure can be claimed at once."""
         with self._transaction() as conn:
-            self._record(conn, outcomes)
-            return self._claim(conn, owner, limit, lease_seconds, utc(now)) if limit > 0 else []
+            audited = self._record(conn, outcomes)
+            tasks = self._claim(conn, owner, limit, lease_seconds, utc(now)) if limit > 0 else []
+            self.audit.append(conn, *audited)  # last: the chain's head is locked until the commit
+            return tasks
 
     def _claim(
         self, conn: Connection, owner: str, limit: int, lease_seconds: float, now: datetime
@@ -275,11 +297,12 @@ class SqlDeliveryStore:
 
     # ------------------------------------------------------------ outcomes
 
-    def _record(self, conn: Connection, outcomes: Sequence[DeliveryOutcome]) -> None:
+    def _record(self, conn: Connection, outcomes: Sequence[DeliveryOutcome]) -> list[Entry]:
         """Each delivery updated if this worker still holds its lease; then the attempts, the
         messages and their events written with one statement per table, and the holds of the
-        procedures concerned brought up to date."""
+        procedures concerned brought up to date. Returns the audit entries of the attempts."""
         attempts: list[dict[str, Any]] = []
+        audited: list[Entry] = []
         changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # message rows, by columns set
         new_events: list[dict[str, Any]] = []
         settled: dict[str, tuple[str, datetime]] = {}  # procedure -> (delivery status, time)
@@ -291,6 +314,7 @@ class SqlDeliveryStore:
                 continue
             attempt = {"outcome": effect.attempt, "duration_ms": outcome.duration_ms, "detail": effect.detail}
             attempts.append({"delivery_id": task.delivery_id, "at": now, **attempt})
+            audited.append(_audit_entry(outcome, effect.attempt, applied=pk is not None))
             if pk is None:  # the lease was lost (expired, taken by another worker): the attempt only
                 continue
             row = {"b_pk": pk, "status": effect.status, "updated_at": now, **effect.message}
@@ -305,6 +329,7 @@ class SqlDeliveryStore:
         if new_events:
             conn.execute(_INSERT_EVENT, new_events)
         self._refresh_settled(conn, settled)
+        return audited
 
     def _refresh_settled(self, conn: Connection, settled: dict[str, tuple[str, datetime]]) -> None:
         """Holds change behind a dead letter, and behind a delivery registered in a procedure that

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select
 
+from gateway.store.sealing import PayloadCipher, PayloadUnreadable
 from gateway.store.tables import cases, deliveries, delivery_attempts, events, message_error_codes, messages
 from gateway.store.times import aware, utc
 
@@ -175,8 +176,11 @@ def _summary(row: Any, codes: list[str]) -> dict[str, Any]:
     return item
 
 
-def message_detail(engine: Engine, receipt_id: str) -> dict[str, Any] | None:
-    """Everything stored about one message, or None if the receipt id is unknown."""
+def message_detail(
+    engine: Engine, receipt_id: str, cipher: PayloadCipher | None = None
+) -> dict[str, Any] | None:
+    """Everything stored about one message, or None if the receipt id is unknown; the raw bytes
+    opened with ``cipher`` when they were stored sealed (``raw_unreadable`` when no key opens them)."""
     with engine.connect() as conn:
         row = conn.execute(select(messages).where(messages.c.receipt_id == receipt_id)).first()
         if row is None:
@@ -187,6 +191,12 @@ def message_detail(engine: Engine, receipt_id: str) -> dict[str, Any] | None:
         ).first()
         delivery = conn.execute(select(deliveries).where(deliveries.c.message_pk == row.id)).first()
         timeline = _timeline(conn, row.id, delivery.id if delivery is not None else None)
+    message["raw_unreadable"] = False
+    if message["raw"] is not None:
+        try:
+            message["raw"] = (cipher or PayloadCipher()).open(bytes(message["raw"]))
+        except PayloadUnreadable:
+            message["raw"], message["raw_unreadable"] = None, True
     message["received_at"] = aware(row.received_at)
     message["updated_at"] = aware(row.updated_at)
     message["case"] = dict(case._mapping) if case is not None else None

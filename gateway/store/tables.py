@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -61,6 +62,8 @@ messages = Table(
     Column("numero_parquet", String(32)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # when its raw bytes and case were purged (gateway.store.retention); hashes and metadata stay
+    Column("purged_at", DateTime(timezone=True)),
     Index(
         "uq_messages_accepted_sender_message_id",
         "sender",
@@ -192,4 +195,90 @@ replay_items = Table(
     Column("at", DateTime(timezone=True)),
     Index("ix_replay_items_replay_id_state_position", "replay_id", "state", "position"),
     Index("ix_replay_items_message_pk", "message_pk"),
+)
+
+# The audit record (gateway.audit): a hash chain, numbered from 1 without gaps, written in the
+# transaction of what it records; never personal data (subject: a receipt or replay id).
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    # "who did what to this message": a data subject's request, an operator's question
+    Index("ix_audit_records_subject", "subject"),
+)
+
+# One row (id 1): the last record's seq and hash. Its row lock serializes appends on PostgreSQL.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Who may send (issue 6): a credential per sender, bound to an agency and the units it may send
+# for; a token (only its hash is kept) and/or a client certificate identity.
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("agency", String(32), nullable=False),
+    Column("units", JSON, nullable=False),
+    Column("token_hash", String(64), unique=True),
+    Column("token_hint", String(32)),
+    Column("certificate", String(500), unique=True),  # the subject the proxy passes
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Who may see and act: operators with a role, an API token for tools and/or a console password.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | integrator | administrator
+    Column("token_hash", String(64), unique=True),
+    Column("token_hint", String(32)),
+    Column("password_hash", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Console sessions: the cookie carries a random id, the database only its hash.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("operator_id", String(36), ForeignKey("operators.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+)
+
+# Legal holds (issue 6): a procedure under hold is never purged, whatever its age.
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("agency", String(32), nullable=False),
+    Column("unit_code", String(16), nullable=False),
+    Column("procedure_number", String(16), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("placed_by", String(128), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("released_by", String(128)),
+    Column("released_at", DateTime(timezone=True)),
+    Index("ix_legal_holds_procedure", "agency", "unit_code", "procedure_number"),
 )

@@ -1,0 +1,145 @@
+"""The intake's shortcuts change nothing but their cost: the XML endpoints answered in front of
+FastAPI's routing, and the intake's INSERTs run on SQLite's own cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.composition import Container, build
+from gateway.http.app import create_app
+from gateway.http.direct import DirectRoutes
+from gateway.ports import NewMessage
+from gateway.settings import Settings
+from gateway.store.repository import _Insert
+from tests.conftest import GENDARMERIE_V1
+
+TYPICAL = (GENDARMERIE_V1 / "valid" / "03-typical.xml").read_bytes()
+XML = {"Content-Type": "application/xml"}
+
+
+def _without_direct_routes(app: FastAPI) -> FastAPI:
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not DirectRoutes]
+    return app
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any]:
+    payload = response.json()
+    for volatile in ("receipt_id", "received_at", "links"):
+        if isinstance(payload, dict):
+            payload.pop(volatile, None)
+    return response.status_code, (response.headers["content-type"], payload)
+
+
+def _requests() -> list[tuple[str, bytes, dict[str, str]]]:
+    invalid = (GENDARMERIE_V1 / "invalid" / "date-faits-after-saisine.xml").read_bytes()
+    return [
+        ("/api/v1/gendarmerie/procedures", TYPICAL, XML),
+        ("/api/v1/gendarmerie/procedures", TYPICAL, XML),  # the repeat: 200
+        ("/api/v1/gendarmerie/procedures", invalid, XML),
+        ("/api/v1/gendarmerie/procedures", b"<not-closed>", XML),
+        ("/api/v1/gendarmerie/procedures", TYPICAL, {"Content-Type": "application/json"}),
+        ("/api/v1/gendarmerie/procedures/validate", TYPICAL, XML),
+        ("/api/v1/gendarmerie/procedures/validate", invalid, XML),
+    ]
+
+
+async def _exchange(app: FastAPI) -> tuple[list[tuple[int, Any]], Any]:
+    """Every request of :func:`_requests` in turn, then the OpenAPI document."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        answers = [_answer(await client.post(p, content=b, headers=h)) for p, b, h in _requests()]
+        return answers, (await client.get("/openapi.json")).json()
+
+
+def _statuses(app: FastAPI, *requests: tuple[str, str]) -> list[int]:
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            return [
+                (await client.request(m, p, content=TYPICAL, headers=XML)).status_code for m, p in requests
+            ]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("sender_auth", ["none", "token"])
+def test_xml_endpoints_answer_as_fastapi_routes_would(tmp_path: Path, sender_auth: str) -> None:
+    """Each answer of the direct path equals FastAPI's to the same request; the contract is unchanged."""
+    answers = []
+    for name, direct in (("direct", True), ("routed", False)):
+        settings = Settings(database_url=f"sqlite:///{tmp_path / name}.db", sender_auth=sender_auth)
+        container = build(settings)
+        try:
+            app = create_app(container)
+            answers += asyncio.run(_exchange(app if direct else _without_direct_routes(app)))
+        finally:
+            container.close()
+    direct_answers, direct_openapi, routed_answers, routed_openapi = answers
+    expected = [202, 200, 422, 400, 415, 200, 422] if sender_auth == "none" else [401] * 7  # no token sent
+    assert [status for status, _ in direct_answers] == expected
+    assert direct_answers == routed_answers
+    assert direct_openapi == routed_openapi
+    assert "/api/v1/gendarmerie/procedures" in direct_openapi["paths"]
+
+
+def test_direct_routes_leave_other_methods_and_paths_to_the_router(container: Container) -> None:
+    """A GET on an XML endpoint still gets FastAPI's 405, an unknown path its 404."""
+    app = create_app(container)
+    assert _statuses(app, ("GET", "/api/v1/gendarmerie/procedures"), ("POST", "/api/v1/gendarmerie/x")) == [
+        405,
+        404,
+    ]
+
+
+def _rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    tables = ("messages", "cases", "deliveries", "events", "message_error_codes", "audit_records")
+    with sqlite3.connect(path) as db:
+        return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() for table in tables}
+
+
+def _message(container: Container, data: bytes) -> NewMessage:
+    """What the intake stores for ``data`` (its evaluation, events, errors), under a fixed receipt id."""
+    result = container.intake.checker.evaluate(data, "gendarmerie")
+    sender = f"gendarmerie:{result.header.unit_code or 'unknown'}"
+    sha = hashlib.sha256(data).hexdigest()
+    receipt_id = "0b6f3c8e-3f7d-4c59-9d43-4c8a7c1b2f10"
+    return container.intake._record("gendarmerie", sender, "rest", data, sha, result, receipt_id)
+
+
+@pytest.mark.parametrize("kind", ["accepted", "rejected"])
+def test_intake_inserts_on_the_driver_write_what_sqlalchemy_writes(tmp_path: Path, kind: str) -> None:
+    """The same message saved through SQLite's cursor and through Connection.execute: the same rows."""
+    data = TYPICAL if kind == "accepted" else TYPICAL.replace(b"<Natinf>", b"<Natinf>9", 1)
+    stored = {}
+    message: NewMessage | None = None
+    for name, direct in (("driver", True), ("sqlalchemy", False)):
+        container = build(Settings(database_url=f"sqlite:///{tmp_path / name}.db"))
+        try:
+            inserts = [v for v in vars(container.store).values() if isinstance(v, _Insert)]
+            assert len(inserts) == 5 and all(i.direct for i in inserts)  # on by default on SQLite
+            for insert in inserts:
+                insert.direct = direct
+            message = message or _message(container, data)
+            assert (message.status == "accepted") == (kind == "accepted")
+            container.store.save(message)
+        finally:
+            container.close()
+        stored[name] = _rows(tmp_path / f"{name}.db")
+    assert stored["driver"] == stored["sqlalchemy"]
+    assert stored["driver"]["messages"] and stored["driver"]["events"]
+
+
+def test_a_second_accepted_id_refused_through_the_driver_is_a_repeat(container: Container) -> None:
+    """SQLite's refusal of a second accepted (sender, message id), raised by the driver, is still a repeat."""
+    first = container.intake.submit("gendarmerie", TYPICAL, "rest")
+    again = container.intake.submit("gendarmerie", TYPICAL, "rest")
+    assert (first.http_status, again.http_status, again.repeat) == (202, 200, True)
+    assert again.receipt.receipt_id == first.receipt.receipt_id
