@@ -204,6 +204,8 @@ _CODES = [
     Code("RATE_LIMITED", Layer.ACCESS, 429, "Too many messages from this sender: wait for Retry-After."),
     Code("OPERATOR_AUTH_REQUIRED", Layer.ACCESS, 401, "An operator token or a console session is needed."),
     Code("ROLE_FORBIDDEN", Layer.ACCESS, 403, "The operator's role does not allow this."),
+    Code("SENDER_INVALID", Layer.OPERATOR, 422, "A sender credential that cannot be made as asked."),
+    Code("SENDER_UNKNOWN", Layer.OPERATOR, 404, "No active sender credential has this id."),
     Code("CSRF_INVALID", Layer.ACCESS, 403, "A console form without its session's CSRF token."),
 ]
 

@@ -361,3 +361,42 @@ def test_a_revoked_token_stops_working_within_the_cache_time(tmp_path: Path) -> 
             assert http.post(INTAKE, **send).status_code == 401
     finally:
         container.close()
+
+
+def test_administrators_manage_senders_over_the_api(wired: Container, http: httpx.Client) -> None:
+    admin = bearer(operator_token(wired, "ada", Role.ADMINISTRATOR))
+    integrator = bearer(operator_token(wired, "ines", Role.INTEGRATOR))
+    body = {"agency": "gendarmerie", "units": [UNIT], "name": "BTA Thônes"}
+    refused = http.post("/api/v1/senders", json=body, headers=integrator)
+    assert refused.status_code == 403 and codes(refused) == ["ROLE_FORBIDDEN"]
+    assert http.get("/api/v1/settings", headers=integrator).status_code == 403
+
+    made = http.post("/api/v1/senders", json=body, headers=admin)
+    assert made.status_code == 201, made.text
+    sender = made.json()
+    assert sender["token"].startswith("ssn_snd_") and sender["state"] == "active"
+    listed = http.get("/api/v1/senders", headers=admin).json()
+    assert [s["id"] for s in listed] == [sender["id"]] and "token" not in listed[0]
+    sent = http.post(INTAKE, content=SAMPLE.read_bytes(), headers={**XML, **bearer(sender["token"])})
+    assert sent.status_code == 202
+
+    unknown = http.post("/api/v1/senders", json={**body, "agency": "douane"}, headers=admin)
+    assert unknown.status_code == 422 and codes(unknown) == ["SENDER_INVALID"]
+    revoked = http.post(f"/api/v1/senders/{sender['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    again = http.post(f"/api/v1/senders/{sender['id']}/revoke", headers=admin)
+    assert again.status_code == 404 and codes(again) == ["SENDER_UNKNOWN"]
+
+    settings = http.get("/api/v1/settings", headers=admin).json()
+    assert (
+        settings["sender_auth"] == "token"
+        and "payload_keys" not in settings
+        and "database_url" not in settings
+    )
+    with wired.engine.connect() as conn:
+        actors = conn.execute(
+            select(audit_records.c.actor, audit_records.c.detail["action"].as_string()).where(
+                audit_records.c.kind == "credential", audit_records.c.subject == sender["id"]
+            )
+        ).all()
+    assert [tuple(a) for a in actors] == [("ada", "sender_added"), ("ada", "sender_revoked")]

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import console
 from gateway.composition import Container
 from gateway.errors import ErrorDetail, TooLarge
-from gateway.http import messages_routes, replay_routes, soap_routes
+from gateway.http import admin_routes, messages_routes, replay_routes, soap_routes
 from gateway.http.auth import AuthFailure, Gatekeeper, failure_response
 from gateway.http.bodies import is_xml, read_capped
 from gateway.http.direct import DirectRoutes, Endpoint
@@ -303,5 +303,6 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     soap_routes.install(app, container, limiter)
     messages_routes.install(app, container)
     replay_routes.install(app, container)
+    admin_routes.install(app, container)
     console.install(app, container)
     return app
