@@ -38,10 +38,7 @@ def dashboard_context(container: Container) -> dict[str, Any]:
     engine = container.store.engine
     hours = counts_by_hour(engine, container.clock())
     totals = {status: sum(h.counts.get(status, 0) for h in hours) for status in STATUSES}
-    try:
-        replays = container.replays.history(5)
-    except NotImplementedError:  # replay service not there yet
-        replays = []
+    replays = container.replays.history(5)
     return {
         "hours": list(reversed(hours)),
         "totals": totals,

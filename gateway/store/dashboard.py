@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, func, or_, select
 
 from gateway.ports import Status
 from gateway.store.queries import (
@@ -22,11 +22,10 @@ from gateway.store.queries import (
     MessageFilter,
     MessagePage,
     _conditions,
-    _error_codes,
-    _summary,
+    page_of,
 )
 from gateway.store.tables import deliveries, messages
-from gateway.store.times import aware, utc
+from gateway.store.times import utc
 
 DEAD = "dead_letter"
 STATUSES = tuple(value for name, value in vars(Status).items() if name.isupper() and isinstance(value, str))
@@ -134,17 +133,7 @@ def list_dead_letters(
         .select_from(messages.join(deliveries, deliveries.c.message_pk == messages.c.id))
         .where(*_with_reason(reason), *_conditions(where, at))
     )
-    if after is not None:
-        when = utc(after.received_at)
-        query = query.where(or_(at < when, and_(at == when, pk < after.id)))
-    query = query.order_by(at.desc(), pk.desc()).limit(limit + 1)
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        page = rows[:limit]
-        codes_of = _error_codes(conn, [row.id for row in page])
-    items = [_summary(row._mapping, codes_of.get(row.id, [])) for row in page]
-    last = page[-1] if len(rows) > limit else None
-    return MessagePage(items, Cursor(aware(last.received_at), last.id).encode() if last else None)
+    return page_of(engine, query, at, pk, limit, after)
 
 
 def dead_letter_receipts(

@@ -142,7 +142,14 @@ def list_messages(
         at, pk = codes.c.received_at, codes.c.message_pk
         query = query.select_from(codes.join(messages, messages.c.id == codes.c.message_pk))
         query = query.where(codes.c.code == where.error_code)
-    query = query.where(*_conditions(where, at))
+    return page_of(engine, query.where(*_conditions(where, at)), at, pk, limit, after)
+
+
+def page_of(
+    engine: Engine, query: Select[Any], at: Any, pk: Any, limit: int, after: Cursor | None
+) -> MessagePage:
+    """One page of ``query`` (message summaries) newest first by (``at``, ``pk``), after the
+    cursor, with each message's error codes and the cursor of the next page."""
     if after is not None:
         when = utc(after.received_at)
         query = query.where(or_(at < when, and_(at == when, pk < after.id)))
