@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from gateway.composition import Container, build
+from gateway.errors import Fatal
 from gateway.ports import DeliveryOutcome, OutcomeKind, Registration
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
@@ -289,3 +290,23 @@ def test_migration_0003_fills_the_codes_of_stored_messages(
     assert [(i["receipt_id"], i["received_at"], i["error_codes"]) for i in page.items] == [
         ("r-old", at, ["NATINF_UNKNOWN"])
     ]
+
+
+def test_dead_letters_are_found_by_the_reason_their_delivery_ended_with(
+    http: httpx.Client, container: Container
+) -> None:
+    """dead_letter_reason: the registry's code (or RETRIES_EXHAUSTED), which is not one of the
+    message's own error codes."""
+    from tests.fakes import FakeRegistry
+
+    container.registry = registry = FakeRegistry()
+    dead = submit(container, VALID[0])
+    registry.script = [Fatal("UNKNOWN_TRIBUNAL", "tribunal inconnu")]
+    container.worker().run_until_idle()
+    kept = submit(container, VALID[1])
+    container.worker().run_until_idle()
+    found = http.get(URL, params={"dead_letter_reason": "UNKNOWN_TRIBUNAL"}).json()["items"]
+    assert [i["receipt_id"] for i in found] == [dead] and found[0]["status"] == "dead_letter"
+    assert http.get(URL, params={"dead_letter_reason": "RETRIES_EXHAUSTED"}).json()["items"] == []
+    assert http.get(URL, params={"error_code": "UNKNOWN_TRIBUNAL"}).json()["items"] == []
+    assert kept != dead

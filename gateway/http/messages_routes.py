@@ -18,6 +18,7 @@ from gateway.composition import Container
 from gateway.errors import ErrorDetail
 from gateway.http.auth import actor, operator_with
 from gateway.http.views import ErrorOut
+from gateway.store.dashboard import list_dead_letters
 from gateway.store.queries import (
     MAX_LIMIT,
     Cursor,
@@ -186,6 +187,14 @@ def install(app: FastAPI, container: Container) -> None:
         numero_parquet: Annotated[str | None, Query(examples=["TJ75056-2026-0000042"])] = None,
         received_from: Annotated[datetime | None, Query(examples=["2026-11-01T00:00:00Z"])] = None,
         received_to: Annotated[datetime | None, Query(examples=["2026-12-01T00:00:00Z"])] = None,
+        dead_letter_reason: Annotated[
+            str | None,
+            Query(
+                description="Dead letters whose delivery ended with this code (the registry's, or "
+                "RETRIES_EXHAUSTED); not one of the message's own error codes",
+                examples=["UNKNOWN_TRIBUNAL"],
+            ),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="The `next_cursor` of the previous page")] = None,
         _operator: Annotated[Operator | None, Depends(operator_with(Role.VIEWER))] = None,
@@ -207,7 +216,10 @@ def install(app: FastAPI, container: Container) -> None:
             received_from=received_from,
             received_to=received_to,
         )
-        page = await run_in_threadpool(list_messages, engine, where, limit, after)
+        if dead_letter_reason:
+            page = await run_in_threadpool(list_dead_letters, engine, dead_letter_reason, where, limit, after)
+        else:
+            page = await run_in_threadpool(list_messages, engine, where, limit, after)
         return MessagePageOut.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
     @app.get(
