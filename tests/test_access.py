@@ -4,6 +4,7 @@ API; the console's login, session, CSRF and the purpose asked before personal da
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from gateway.auth.credentials import Role
 from gateway.composition import Container, build
+from gateway.logs import configure_logging
 from gateway.settings import Settings
 from gateway.store.tables import audit_records, messages
 from tests.conftest import GENDARMERIE_V1, LiveServer, with_new_id
@@ -400,3 +402,17 @@ def test_administrators_manage_senders_over_the_api(wired: Container, http: http
             )
         ).all()
     assert [tuple(a) for a in actors] == [("ada", "sender_added"), ("ada", "sender_revoked")]
+
+
+def test_a_refused_sender_is_logged_with_its_code_never_its_token(
+    wired: Container, http: httpx.Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json=True)
+    guess = "ssn_snd_a-guessed-token-that-must-not-be-logged"
+    http.post(INTAKE, content=SAMPLE.read_bytes(), headers={**XML, **bearer(guess)})
+    http.get("/api/v1/messages")
+    output = "".join(capfd.readouterr())
+    refused = [json.loads(line) for line in output.splitlines() if '"sender_refused"' in line]
+    assert [(r["code"], r["http_status"], r["path"]) for r in refused] == [("AUTH_INVALID", 401, INTAKE)]
+    assert '"operator_refused"' in output and "OPERATOR_AUTH_REQUIRED" in output
+    assert guess not in output

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +24,7 @@ from gateway.auth.secrets import token_hash
 from gateway.settings import Settings
 
 SESSION_COOKIE = "saisine_session"
+log = structlog.get_logger("saisine.access")
 
 
 @dataclass
@@ -97,7 +99,14 @@ class Gatekeeper:
 
     def sender(self, request: Request, agency: str | None) -> Sender | None:
         """The sender calling for ``agency`` (any agency: None); None when sender
-        authentication is off."""
+        authentication is off. A refusal is logged (code and client address, nothing else)."""
+        try:
+            return self._sender(request, agency)
+        except AuthFailure as failure:
+            _log_refusal("sender_refused", request, failure)
+            raise
+
+    def _sender(self, request: Request, agency: str | None) -> Sender | None:
         subject = request.headers.get(self.certificate_header)
         if subject is not None and not self.proxies.trusts(request.client.host if request.client else None):
             # the header is set by our TLS proxy only: from elsewhere it is a forgery attempt
@@ -148,7 +157,14 @@ class Gatekeeper:
 
     def operator(self, request: Request, needed: str = Role.VIEWER) -> Operator | None:
         """The operator calling, with at least the role ``needed`` (None when operator
-        authentication is off)."""
+        authentication is off). A refusal is logged (code and client address, nothing else)."""
+        try:
+            return self._operator(request, needed)
+        except AuthFailure as failure:
+            _log_refusal("operator_refused", request, failure)
+            raise
+
+    def _operator(self, request: Request, needed: str = Role.VIEWER) -> Operator | None:
         if not self.operators_checked:
             return None
         token = _bearer(request)
@@ -178,6 +194,11 @@ class Gatekeeper:
                 403, "ROLE_FORBIDDEN", f"This needs the {needed} role; {operator.name} is {operator.role}."
             )
         return operator
+
+
+def _log_refusal(event: str, request: Request, failure: AuthFailure) -> None:
+    client = request.client.host if request.client else None
+    log.info(event, code=failure.code, http_status=failure.status, client=client, path=request.url.path)
 
 
 def gatekeeper(request: Request) -> Gatekeeper:
