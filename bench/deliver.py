@@ -33,11 +33,9 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +55,7 @@ from bench.outbox import (
     preload,
     wait_registered,
 )
-from bench.report import finish
+from bench.report import finish, work_folder
 from bench.servers import ServerProcess, registry_spec, saisine_spec, worker_spec
 from bench.stats import summarize
 from gateway.store.engine import make_engine
@@ -187,14 +185,7 @@ def measure_worker(template: Path, workdir: Path, tag: str, count: int, concurre
 
 def run_client(server: ServerProcess, template: Path, mode: str, first: int, **options: Any) -> Any:
     """One load run over HTTP (bench/load.py), each message under a procedure of its own."""
-    argv = [sys.executable, "-m", "bench.load", "--url", server.intake_url, "--template", str(template)]
-    argv += ["--mode", mode, "--first-procedure", str(first)]
-    argv += [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]
-    argv += server.load_options()
-    done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    return server.load(template, mode, first_procedure=first, **options)
 
 
 def measure_latency(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -291,8 +282,7 @@ def measure_throughput(workdir: Path, args: argparse.Namespace) -> tuple[dict[st
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="saisine-bench-deliver-"))
-    try:
+    with work_folder("saisine-bench-deliver-", args.keep) as workdir:
         results: dict[str, Any] = {"environment": environment(), "targets": TARGETS}
         results["settings"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         phases: dict[str, Any] = {}
@@ -303,11 +293,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             phases["latency"] = measure_latency(workdir, args)
         results["phases"] = phases
         results["verdicts"] = verdicts(results)
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 

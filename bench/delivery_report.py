@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import mark, verdict
+
 KEPT_UP = 0.95  # share of the rate the gateway must have taken in for the latency phase to count
 BUSY_ELSEWHERE = 0.3  # share of a core spent outside the processes measured, past which a run is disturbed
 
@@ -42,16 +44,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
         for name, phase in phases.items()
         if phase.get("failures")
     ]
-    return {
-        **checks,
-        "valid": not problems,
-        "problems": problems,
-        "all_pass": not problems and all(c["pass"] for c in checks.values()),
-    }
-
-
-def _mark(check: dict[str, Any]) -> str:
-    return "PASS" if check["pass"] else "FAIL"
+    return verdict(checks, problems)
 
 
 def _ms(summary: dict[str, Any]) -> str:
@@ -110,8 +103,8 @@ def _throughput_rows(results: dict[str, Any]) -> list[Row]:
             f"{w['per_s']:.1f}",
             f"{b['per_s']:.1f}",
             f"{r['per_s']:.1f}",
-            f"{_mark(v['deliveries_per_s'])} (>= 300); ratio {v['bound_ratio']['value']:.2f} "
-            f"(>= 0.7) {_mark(v['bound_ratio'])}",
+            f"{mark(v['deliveries_per_s'])} (>= 300); ratio {v['bound_ratio']['value']:.2f} "
+            f"(>= 0.7) {mark(v['bound_ratio'])}",
         ),
         (
             "  registry call p50 / p99 / max ms",
@@ -166,7 +159,7 @@ def _latency_rows(latency: dict[str, Any], v: dict[str, Any]) -> list[Row]:
             _ms(latency["accepted_to_registered_ms"]),
             "",
             "",
-            f"p99 {v['p99_ms']['value']:.1f} ms (< 1000) {_mark(v['p99_ms'])}",
+            f"p99 {v['p99_ms']['value']:.1f} ms (< 1000) {mark(v['p99_ms'])}",
         ),
         (
             "  intake HTTP p50 / p99 / max ms; gateway CPU share",

@@ -21,14 +21,11 @@ a request failed or a message was not stored, since the figures then mean nothin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +34,7 @@ from typing import Any
 import httpx
 
 from bench.messages import Template, large_template, typical_template
-from bench.report import finish, render, verdicts
+from bench.report import finish, render, verdicts, work_folder
 from bench.servers import PROJECT_ROOT, ServerProcess, ServerSpec, bound_spec, saisine_spec
 
 TARGETS = {"throughput_ratio_min": 0.6, "p99_ms_max": 25.0, "memory_factor_max": 5.0}
@@ -79,14 +76,7 @@ def run_load(
 ) -> Any:
     """One load run in a separate client process (bench/load.py); its JSON report."""
     options = {"requests": args.requests, "concurrency": args.concurrency, "rate": args.rate}
-    options |= {"duration": args.duration, **kw}
-    argv = [sys.executable, "-m", "bench.load", "--url", server.intake_url, "--template", str(template_file)]
-    argv += ["--mode", mode] + [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]
-    argv += server.load_options()
-    done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    return server.load(template_file, mode, **(options | {"duration": args.duration, **kw}))
 
 
 def stored_count(spec: ServerSpec, db_path: Path) -> int:
@@ -172,8 +162,7 @@ def environment(template: Template) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     typical = typical_template()
     check_accepted(typical)
-    workdir = Path(tempfile.mkdtemp(prefix="saisine-bench-"))
-    try:
+    with work_folder("saisine-bench-", args.keep) as workdir:
         template_file = workdir / "typical.xml"
         template_file.write_bytes(typical.with_id())
         results: dict[str, Any] = {"environment": environment(typical), "targets": TARGETS}
@@ -186,11 +175,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             spec = saisine_spec(args.worker, max_body_bytes=64 * 1024 * 1024)
             results["memory"] = measure_memory(spec, typical, workdir, args.memory_mb)
         results["verdicts"] = verdicts(results)
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench.messages import PROJECT_ROOT
@@ -51,6 +56,11 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
     ]
     if memory and memory["statuses"] != [202, 202]:
         problems.append(f"memory: answers {memory['statuses']}")
+    return verdict(checks, problems)
+
+
+def verdict(checks: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The checks, and whether the run is valid (no problem) and every target met."""
     return {
         **checks,
         "valid": not problems,
@@ -59,8 +69,21 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _mark(check: dict[str, Any]) -> str:
+def mark(check: dict[str, Any]) -> str:
     return "PASS" if check["pass"] else "FAIL"
+
+
+@contextmanager
+def work_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A fresh folder for a run's servers and files, removed afterwards unless ``keep``."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"work folder kept: {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _latency(phase: dict[str, Any]) -> str:
@@ -77,14 +100,14 @@ def render(results: dict[str, Any]) -> str:
             f"sustained msg/s ({settings['requests']} msgs, {settings['concurrency']} conns)",
             f"{s['throughput']['messages_per_s']:.1f}",
             f"{b['throughput']['messages_per_s']:.1f}",
-            f"ratio {v['throughput_ratio']['value']:.2f} (>= 0.6) {_mark(v['throughput_ratio'])}",
+            f"ratio {v['throughput_ratio']['value']:.2f} (>= 0.6) {mark(v['throughput_ratio'])}",
         ),
         ("  latency p50 / p99 / max ms", _latency(s["throughput"]), _latency(b["throughput"]), ""),
         (
             f"open loop {settings['rate']:.0f}/s for {settings['duration']:.0f} s: p50 / p99 / max ms",
             _latency(s["latency"]),
             _latency(b["latency"]),
-            f"p99 {v['p99_ms']['value']:.1f} ms (<= 25) {_mark(v['p99_ms'])}",
+            f"p99 {v['p99_ms']['value']:.1f} ms (<= 25) {mark(v['p99_ms'])}",
         ),
         (
             "  completed msg/s (sent / time to last answer)",
@@ -130,7 +153,7 @@ def render(results: dict[str, Any]) -> str:
                 f"peak memory, one {memory['message_bytes'] / 1e6:.1f} MB message",
                 f"+{memory['peak_above_idle_bytes'] / 1e6:.1f} MB",
                 "",
-                f"{memory['factor']:.2f}x (<= 5x) {_mark(v['memory_factor'])}",
+                f"{memory['factor']:.2f}x (<= 5x) {mark(v['memory_factor'])}",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

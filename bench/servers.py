@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -143,9 +144,27 @@ class ServerProcess:
         token: str = json.loads(done.stdout.strip().splitlines()[-1])["token"]
         return token
 
-    def load_options(self) -> list[str]:
-        """The load client's options for this server (bench/load.py ``--header``)."""
-        return [x for name, value in self.headers.items() for x in ("--header", f"{name}: {value}")]
+    def load(self, template_file: Path, mode: str, **options: Any) -> Any:
+        """One load run against this server's intake by the client in its own process
+        (bench/load.py; ``options`` are its command-line options), with this server's
+        credentials; the client's JSON report."""
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.load",
+            "--url",
+            self.intake_url,
+            "--template",
+            str(template_file),
+        ]
+        argv += ["--mode", mode] + [
+            x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))
+        ]
+        argv += [x for name, value in self.headers.items() for x in ("--header", f"{name}: {value}")]
+        done = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+        return json.loads(done.stdout)
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         assert self.proc is not None
