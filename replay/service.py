@@ -151,8 +151,9 @@ class ReplayService:
         self.checker = checker
         self.clock = clock
         self.rate_per_second = rate_per_second
-        self._buckets: dict[str, _Bucket] = {}
-        self._buckets_lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}  # the runner's pace, per replay
+        self._renew_at: dict[tuple[str, str], float] = {}  # (replay, owner) -> when to renew the lease
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ choosing
 
@@ -624,29 +625,26 @@ class ReplayService:
         bucket = _Bucket(summary.rate_per_second, time.monotonic())
         last_report = 0.0
         while summary.status == ReplayStatus.RUNNING and not (should_stop and should_stop()):
-            if not self._lease(replay_id, owner):
+            if not self._hold(replay_id, owner):
                 time.sleep(0.5)  # another runner has it: wait for it to finish or give it up
                 summary = self.get(replay_id)
                 continue
             granted = bucket.take(time.monotonic(), _CHUNK)
-            left = self._apply_next(replay_id, granted) if granted else None
-            if left == 0:
-                self._complete(replay_id)
+            finished = bool(granted) and self._advance(replay_id, granted)
             now = time.monotonic()
-            if left == 0 or now - last_report >= 0.2 or granted:
+            if finished or now - last_report >= 0.2:  # the status too: paused or cancelled meanwhile
                 summary = self.get(replay_id)
                 last_report = now
                 if on_progress:
                     on_progress(summary)
-            if left != 0:
+            if not finished:
                 time.sleep(min(0.2, max(bucket.wait(), 0.001)))
         self._release(replay_id, owner)
         return self.get(replay_id)
 
-    def step(self, owner: str, now: datetime | None = None) -> int:
+    def step(self, owner: str) -> int:
         """Apply the items due now of every running replay (the runner's loop calls this);
         returns how many were applied."""
-        del now  # the pace is measured on the monotonic clock
         with self.engine.connect() as conn:
             running = list(
                 conn.execute(
@@ -657,21 +655,17 @@ class ReplayService:
             )
         applied = 0
         for replay_id, rate in running:
-            if not self._lease(replay_id, owner):
-                continue
-            with self._buckets_lock:
+            with self._lock:
                 bucket = self._buckets.setdefault(replay_id, _Bucket(rate, time.monotonic()))
             granted = bucket.take(time.monotonic(), _CHUNK)
-            if not granted:
+            if not granted or not self._hold(replay_id, owner):
                 continue
             before = self._pending(replay_id)
-            left = self._apply_next(replay_id, granted)
-            applied += before - left
-            if left == 0:
-                self._complete(replay_id)
+            if self._advance(replay_id, granted):
                 self._release(replay_id, owner)
-                with self._buckets_lock:
+                with self._lock:
                     self._buckets.pop(replay_id, None)
+            applied += before - self._pending(replay_id)
         return applied
 
     def _pending(self, replay_id: str) -> int:
@@ -683,6 +677,21 @@ class ReplayService:
                     )
                 ).scalar_one()
             )
+
+    def _hold(self, replay_id: str, owner: str) -> bool:
+        """Whether ``owner`` holds the replay's lease, taking or renewing it in the database
+        only when half of it has run out (not at every tick of the pace)."""
+        key, now = (replay_id, owner), time.monotonic()
+        with self._lock:
+            if now < self._renew_at.get(key, 0.0):
+                return True
+        held = self._lease(replay_id, owner)
+        with self._lock:
+            if held:
+                self._renew_at[key] = now + LEASE_SECONDS / 2
+            else:
+                self._renew_at.pop(key, None)
+        return held
 
     def _lease(self, replay_id: str, owner: str) -> bool:
         """Take or renew the replay's lease; False if another runner holds it."""
@@ -704,6 +713,8 @@ class ReplayService:
         return bool(taken)
 
     def _release(self, replay_id: str, owner: str) -> None:
+        with self._lock:
+            self._renew_at.pop((replay_id, owner), None)
         with self.store.writing() as conn:
             conn.execute(
                 update(replays)
@@ -722,9 +733,9 @@ class ReplayService:
         if done:
             log.info("replay_completed", replay_id=replay_id)
 
-    def _apply_next(self, replay_id: str, count: int) -> int:
-        """Apply up to ``count`` pending items, in order, while the replay runs; returns how many
-        are left pending."""
+    def _advance(self, replay_id: str, count: int) -> bool:
+        """Apply up to ``count`` pending items, in order, while the replay runs; True when it
+        has none left (it is then completed)."""
         for _ in range(count):
             with self.engine.connect() as conn:
                 head = conn.execute(
@@ -738,10 +749,16 @@ class ReplayService:
                     .order_by(replay_items.c.position)
                     .limit(1)
                 ).first()
-            if head is None or head.status != ReplayStatus.RUNNING or item is None:
-                break
+            if head is None or head.status != ReplayStatus.RUNNING:
+                return False
+            if item is None:
+                self._complete(replay_id)
+                return True
             self._apply_one(replay_id, head.mode, head.requested_by, item.id, item.message_pk)
-        return self._pending(replay_id)
+        if self._pending(replay_id) == 0:
+            self._complete(replay_id)
+            return True
+        return False
 
     def _apply_one(self, replay_id: str, mode: str, by: str, item_id: int, message_pk: int) -> None:
         """Decide and apply what the replay does to one message, in one transaction."""
@@ -763,12 +780,17 @@ class ReplayService:
     def _apply_in(
         self, conn: Connection, replay_id: str, mode: str, by: str, item_id: int, message_pk: int
     ) -> None:
-        state = conn.execute(
-            select(replay_items.c.state, replays.c.status)
-            .select_from(replay_items.join(replays, replays.c.id == replay_items.c.replay_id))
-            .where(replay_items.c.id == item_id)
-        ).first()
-        if state is None or state.state != ItemState.PENDING or state.status != ReplayStatus.RUNNING:
+        running = select(replays.c.id).where(replays.c.status == ReplayStatus.RUNNING)
+        claimed = conn.execute(  # the item's row, locked until the commit: it is applied once
+            update(replay_items)
+            .where(
+                replay_items.c.id == item_id,
+                replay_items.c.state == ItemState.PENDING,
+                replay_items.c.replay_id.in_(running),
+            )
+            .values(state=ItemState.DONE)
+        ).rowcount
+        if not claimed:
             return  # paused or cancelled meanwhile, or applied by another runner
         [message] = self._load(conn, [message_pk], with_raw=mode == Mode.REPROCESS)
         plan = self._plan(message, mode)
