@@ -19,7 +19,6 @@ from gateway.console.access import Visitor, visitor
 from gateway.console.render import Renderer
 from gateway.console.views import STATUSES, ListQuery, partie_name, read_list_query
 from gateway.console.xmlview import xml_view
-from gateway.http.messages_routes import WITHHELD
 from gateway.store.dashboard import (
     counts_by_hour,
     dead_letters_by_reason,
@@ -28,7 +27,14 @@ from gateway.store.dashboard import (
     queue_counts,
     reason_code,
 )
-from gateway.store.queries import Cursor, InvalidCursor, MessagePage, list_messages, message_detail
+from gateway.store.queries import (
+    Cursor,
+    InvalidCursor,
+    MessagePage,
+    list_messages,
+    message_detail,
+    without_personal_data,
+)
 from replay.model import Mode
 
 
@@ -94,8 +100,7 @@ def message_context(
         return None
     withheld = who.operator is not None and not purpose
     if withheld:
-        found = {**found, "raw": None, "case": None}
-        found["errors"] = [{**e, "message": WITHHELD} for e in found["errors"]]
+        found = without_personal_data(found)
     else:
         detail = {"purpose": purpose} if purpose else {}
         container.store.audit.record(Entry(CONSULTATION, actor, receipt_id, container.clock(), detail))

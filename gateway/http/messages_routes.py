@@ -26,6 +26,7 @@ from gateway.store.queries import (
     MessageFilter,
     list_messages,
     message_detail,
+    without_personal_data,
 )
 
 _OPERATORS = (
@@ -131,19 +132,13 @@ def _raw(data: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-WITHHELD = "(withheld: state a purpose to see it)"
-
-
 def _detail_out(found: dict[str, Any], withhold: bool = False) -> MessageDetailOut:
-    """The message page; ``withhold`` leaves out what carries personal data (the raw message,
-    the mapped case, the errors' texts, which may quote a value)."""
-    raw, encoding = _raw(found.pop("raw"))
-    codes = sorted({str(e["code"]) for e in found["errors"]})
+    """The message page; ``withhold`` leaves out what carries personal data."""
     shown = "purged" if found.get("purged_at") is not None else "shown"
     if withhold:
-        raw = encoding = None
-        found = {**found, "case": None, "errors": [{**e, "message": WITHHELD} for e in found["errors"]]}
-        shown = "withheld"
+        found, shown = without_personal_data(found), "withheld"
+    raw, encoding = _raw(found.pop("raw"))
+    codes = sorted({str(e["code"]) for e in found["errors"]})
     return MessageDetailOut.model_validate(
         {**found, "raw": raw, "raw_encoding": encoding, "error_codes": codes, "personal_data": shown}
     )

@@ -212,6 +212,16 @@ def message_detail(
     return message
 
 
+WITHHELD = "(withheld: state a purpose to see it)"
+
+
+def without_personal_data(detail: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`message_detail` without what carries personal data: the raw message, the mapped
+    case, and the errors' texts (which may quote a value); codes, lines and paths stay."""
+    errors = [{**e, "message": WITHHELD} for e in detail["errors"]]
+    return {**detail, "raw": None, "case": None, "errors": errors}
+
+
 def _delivery(row: Any) -> dict[str, Any]:
     keep = ("status", "kind", "attempts", "numero_parquet", "last_error")
     state: dict[str, Any] = {key: row[key] for key in keep}
