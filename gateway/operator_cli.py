@@ -208,7 +208,7 @@ def messages_show(
     """One message in full: status, errors, case, delivery, timeline and the replays that took it.
     The consultation is recorded in the audit record, as the API's is."""
     from gateway.audit import CONSULTATION, Entry
-    from gateway.http.messages_routes import _detail_out
+    from gateway.http.messages_routes import detail_out
     from gateway.store.queries import message_detail
 
     with container_for(database_url) as container:
@@ -226,7 +226,7 @@ def messages_show(
             raise typer.Exit(1)
         typer.echo(bytes(found["raw"]), nl=False)
         return
-    detail = _detail_out(found).model_dump(mode="json")
+    detail = detail_out(found).model_dump(mode="json")
     if as_json:
         print_json({**detail, "replays": replays})
         return

@@ -132,7 +132,7 @@ def _raw(data: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def _detail_out(found: dict[str, Any], withhold: bool = False) -> MessageDetailOut:
+def detail_out(found: dict[str, Any], withhold: bool = False) -> MessageDetailOut:
     """The message page; ``withhold`` leaves out what carries personal data."""
     shown = "purged" if found.get("purged_at") is not None else "shown"
     if withhold:
@@ -243,9 +243,9 @@ def install(app: FastAPI, container: Container) -> None:
             return _error(404, "not_found", "MESSAGE_UNKNOWN", f"No message has the receipt id {receipt_id}.")
         purpose = (purpose or "").strip() or None
         if operator is not None and purpose is None:
-            return _detail_out(found, withhold=True)  # no personal data shown: nothing to record
+            return detail_out(found, withhold=True)  # no personal data shown: nothing to record
         # the consultation is recorded before anything is shown (EU directive 2016/680, art. 25)
         detail = {"purpose": purpose} if purpose is not None else {}
         entry = Entry(CONSULTATION, actor(request, operator), receipt_id, container.clock(), detail)
         await run_in_threadpool(container.store.audit.record, entry)
-        return _detail_out(found)
+        return detail_out(found)
