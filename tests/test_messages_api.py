@@ -303,10 +303,11 @@ def test_dead_letters_are_found_by_the_reason_their_delivery_ended_with(
     dead = submit(container, VALID[0])
     registry.script = [Fatal("UNKNOWN_TRIBUNAL", "tribunal inconnu")]
     container.worker().run_until_idle()
-    kept = submit(container, VALID[1])
+    registered = submit(container, VALID[1])
     container.worker().run_until_idle()
     found = http.get(URL, params={"dead_letter_reason": "UNKNOWN_TRIBUNAL"}).json()["items"]
     assert [i["receipt_id"] for i in found] == [dead] and found[0]["status"] == "dead_letter"
     assert http.get(URL, params={"dead_letter_reason": "RETRIES_EXHAUSTED"}).json()["items"] == []
     assert http.get(URL, params={"error_code": "UNKNOWN_TRIBUNAL"}).json()["items"] == []
-    assert kept != dead
+    assert registered not in {i["receipt_id"] for i in found}
+    assert http.get(f"{URL}/{registered}").json()["status"] == "registered", "delivered normally"
