@@ -68,6 +68,7 @@ class Container:
         )
 
     def close(self) -> None:
+        self.store.close()
         self.engine.dispose()
 
 

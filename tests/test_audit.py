@@ -207,6 +207,61 @@ def test_a_rolled_back_transaction_leaves_no_record_and_the_chain_goes_on(wired:
     assert verify_chain(wired.engine).ok
 
 
+def test_the_intake_chains_after_a_head_moved_by_another_writer(wired: Container) -> None:
+    """The intake's guessed head is wrong after another instance (here another AuditLog on the
+    same database) appended: its conditional move changes nothing, it takes the head and goes on."""
+    accept(wired)
+    other = AuditLog(wired.engine)
+    with wired.engine.begin() as conn:
+        other.append(conn, Entry("consultation", "operator", "r-x", datetime.now(UTC), {"purpose": "t"}))
+    accept(wired)
+    accept(wired)
+    records_ = chain(wired.engine)
+    assert [r.seq for r in records_] == [1, 2, 3, 4]
+    assert [r.kind for r in records_] == ["acceptance", "consultation", "acceptance", "acceptance"]
+    assert verify_chain(wired.engine).ok
+
+
+def test_a_failed_intake_commit_leaves_nothing_and_the_chain_goes_on(
+    wired: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message whose transaction fails at the last statement (its audit record) is not stored at
+    all, the error reaches the caller, and the next message chains after the last committed record."""
+    accept(wired)
+    log = wired.store.audit
+    real = log.append_direct if wired.store.direct else log.append
+
+    def failing(*args: object) -> list[AuditRecord]:
+        real(*args)  # type: ignore[arg-type]
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(log, "append_direct" if wired.store.direct else "append", failing)
+    with pytest.raises(RuntimeError):
+        accept(wired)
+    monkeypatch.undo()
+    accept(wired)
+    records_ = chain(wired.engine)
+    assert [r.seq for r in records_] == [1, 2]
+    with wired.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar() == 2
+    assert verify_chain(wired.engine).ok
+
+
+def test_the_intake_creates_a_missing_head(tmp_path: Path) -> None:
+    """A schema without the head row (made before the migration that writes it): the first append
+    creates it, as SQLAlchemy's way does."""
+    container = build(Settings(database_url=f"sqlite:///{tmp_path / 'nohead.db'}"))
+    try:
+        with container.engine.begin() as conn:
+            conn.execute(delete(audit_head))
+        accept(container)
+        accept(container)
+        assert [r.seq for r in chain(container.engine)] == [1, 2]
+        assert verify_chain(container.engine).ok
+    finally:
+        container.close()
+
+
 # ------------------------------------------------------------------ verify
 
 

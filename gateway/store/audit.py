@@ -16,12 +16,13 @@ the head is taken (locked and read: ``UPDATE ... RETURNING``) and moved: one sta
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Dialect, Engine, bindparam, insert, select, update
 
 from gateway.audit import GENESIS, Anchor, AuditRecord, Entry, Verdict, seal, verify
 from gateway.store.tables import audit_head, audit_records
@@ -61,6 +62,7 @@ class AuditLog:
         self._write_lock = write_lock if write_lock is not None else nullcontext()
         self._guess: tuple[int, str] | None = None  # the head this process last wrote
         self._guess_lock = threading.Lock()
+        self._direct: _DirectStatements | None = None  # built on first use (SQLite only)
 
     def append(self, conn: Connection, *entries: Entry) -> list[AuditRecord]:
         """Chain ``entries`` in ``conn``'s transaction; call it last in the transaction."""
@@ -83,10 +85,67 @@ class AuditLog:
             self._guess = (records[-1].seq, records[-1].hash)
         return records
 
+    def append_direct(self, cursor: sqlite3.Cursor, *entries: Entry) -> list[AuditRecord]:
+        """:meth:`append` on SQLite's cursor (the intake's own transaction, see
+        ``SqlStore.save``): the same statements, compiled once, and the same rows."""
+        if not entries:
+            return []
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = _DirectStatements(self.engine.dialect)
+        with self._guess_lock:
+            guess = self._guess
+        records: list[AuditRecord] | None = None
+        if guess is not None:
+            records = seal(entries, *guess)
+            cursor.execute(direct.move_from, direct.move_params(records, guess))
+            if cursor.rowcount != 1:
+                records = None
+        if records is None:
+            cursor.execute(direct.lock, (HEAD_ID,))
+            row = cursor.fetchall()
+            if not row:  # a schema made without the migration that creates the head
+                cursor.execute(direct.create, (HEAD_ID, 0, GENESIS))
+            head = (int(row[0][0]), str(row[0][1])) if row else (0, GENESIS)
+            records = seal(entries, *head)
+            cursor.execute(direct.move, direct.move_params(records, head)[:3])
+        cursor.executemany(direct.insert, [direct.row(r) for r in records])
+        with self._guess_lock:
+            self._guess = (records[-1].seq, records[-1].hash)
+        return records
+
     def record(self, *entries: Entry) -> list[AuditRecord]:
         """Append ``entries`` in a transaction of their own (a consultation: nothing else changes)."""
         with self._write_lock, self.engine.begin() as conn:
             return self.append(conn, *entries)
+
+
+class _DirectStatements:
+    """The statements of :meth:`AuditLog.append`, compiled once for SQLite's cursor: the SQL
+    text SQLAlchemy would send, the parameters in its order, values through its bind processors."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        def sql(statement: Any, names: list[str]) -> str:
+            compiled = statement.compile(dialect=dialect, column_keys=None)
+            assert list(compiled.positiontup or []) == names, compiled.positiontup
+            return str(compiled.string)
+
+        self.move_from = sql(_MOVE_HEAD_FROM, ["new_seq", "new_hash", "id_1", "old_seq", "old_hash"])
+        self.move = sql(_MOVE_HEAD, ["new_seq", "new_hash", "id_1"])
+        self.lock = sql(_LOCK_HEAD, ["id_1"])
+        self.create = sql(_CREATE_HEAD, ["id", "seq", "hash"])
+        columns = list(audit_records.c.keys())
+        self.insert = sql(insert(audit_records), columns)
+        processors = {c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in audit_records.c}
+        self._order = [(name, processors[name]) for name in columns]
+
+    @staticmethod
+    def move_params(records: list[AuditRecord], old: tuple[int, str]) -> tuple[Any, ...]:
+        return (records[-1].seq, records[-1].hash, HEAD_ID, old[0], old[1])
+
+    def row(self, record: AuditRecord) -> tuple[Any, ...]:
+        values = _row(record)
+        return tuple(values.get(name) if p is None else p(values.get(name)) for name, p in self._order)
 
 
 def append(conn: Connection, *entries: Entry) -> list[AuditRecord]:
