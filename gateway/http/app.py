@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,6 +20,7 @@ from gateway.http import admin_routes, messages_routes, replay_routes, soap_rout
 from gateway.http.auth import AuthFailure, Gatekeeper, failure_response
 from gateway.http.bodies import is_xml, read_capped
 from gateway.http.direct import DirectRoutes, Endpoint
+from gateway.http.threads import IntakeThreads
 from gateway.http.views import (
     ReceiptDetailOut,
     ReceiptOut,
@@ -102,7 +102,7 @@ async def _read_xml(request: Request, limit: int) -> tuple[bytes, tuple[int, Err
 
 
 def _intake_handler(
-    container: Container, agency: str, limiter: anyio.CapacityLimiter, keeper: Gatekeeper
+    container: Container, agency: str, threads: IntakeThreads, keeper: Gatekeeper
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     intake = container.intake
     limit = container.settings.max_body_bytes
@@ -121,7 +121,7 @@ def _intake_handler(
             receipt = await run_in_threadpool(intake.record_refused, agency, "rest", error, size, raw)
             return JSONResponse(rejection_out(receipt), status_code=status)
         submit = functools.partial(intake.submit, units=units)
-        outcome = await anyio.to_thread.run_sync(submit, agency, body, "rest", limiter=limiter)
+        outcome = await threads.run(submit, agency, body, "rest")
         if outcome.http_status in (200, 202):
             return JSONResponse(receipt_out(outcome.receipt, outcome.repeat), status_code=outcome.http_status)
         return JSONResponse(rejection_out(outcome.receipt), status_code=outcome.http_status)
@@ -131,7 +131,7 @@ def _intake_handler(
 
 
 def _validate_handler(
-    container: Container, agency: str, limiter: anyio.CapacityLimiter, keeper: Gatekeeper
+    container: Container, agency: str, threads: IntakeThreads, keeper: Gatekeeper
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     checker = container.intake.checker
     limit = container.settings.max_body_bytes
@@ -146,7 +146,7 @@ def _validate_handler(
             status, error = refused
             return JSONResponse(validation_out(status, [error]), status_code=status)
         # the same threads as the intake: a check costs what an intake costs
-        verdict = await anyio.to_thread.run_sync(checker.evaluate, body, agency, limiter=limiter)
+        verdict = await threads.run(checker.evaluate, body, agency)
         status = 200 if verdict.accepted else verdict.http_status
         return JSONResponse(validation_out(status, verdict.errors, verdict), status_code=status)
 
@@ -158,7 +158,7 @@ def _validate_handler(
 
 
 def _lifespan(
-    container: Container, run_worker: bool
+    container: Container, run_worker: bool, threads: IntakeThreads
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start the delivery worker with the server; on stop, let in-flight deliveries finish."""
 
@@ -184,6 +184,7 @@ def _lifespan(
             if worker and thread:
                 worker.stop()
                 await run_in_threadpool(thread.join)
+            await run_in_threadpool(threads.close)  # submissions in progress finish first
 
     return lifespan
 
@@ -195,26 +196,29 @@ async def _refused(_request: Request, exc: Exception) -> Response:
 
 def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     """The ASGI application for a wired container (see gateway.composition.build)."""
+    # REST and SOAP submissions share a few threads (settings.intake_threads) rather than
+    # Starlette's forty: a message is checked and mapped holding the GIL, and threads
+    # beyond two stretch the serialized write of each message by contending for it.
+    threads = IntakeThreads(container.settings.intake_threads)
     app = FastAPI(
-        title="Saisine", version="1", description=DESCRIPTION, lifespan=_lifespan(container, run_worker)
+        title="Saisine",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=_lifespan(container, run_worker, threads),
     )
     app.state.container = container
     # who is calling (gateway.http.auth): senders on the intake, operators on the rest
     app.state.gatekeeper = keeper = Gatekeeper(container.settings, container.credentials)
     app.add_exception_handler(AuthFailure, _refused)
-    # REST and SOAP submissions share a few threads (settings.intake_threads) rather than
-    # Starlette's forty: a message is checked and mapped holding the GIL, and threads
-    # beyond two stretch the serialized write of each message by contending for it.
-    limiter = anyio.CapacityLimiter(container.settings.intake_threads)
     direct: dict[str, Endpoint] = {}  # the XML endpoints, answered by DirectRoutes
 
     for agency in sorted({f.agency for f in container.formats.all() if "rest" in f.transports}):
         example = _sample(container, agency)
         validate_endpoint = direct[f"/api/v1/{agency}/procedures/validate"] = _validate_handler(
-            container, agency, limiter, keeper
+            container, agency, threads, keeper
         )
         submit_endpoint = direct[f"/api/v1/{agency}/procedures"] = _intake_handler(
-            container, agency, limiter, keeper
+            container, agency, threads, keeper
         )
         app.add_api_route(
             f"/api/v1/{agency}/procedures/validate",
@@ -300,7 +304,7 @@ def create_app(container: Container, run_worker: bool = False) -> FastAPI:
     async def metrics() -> Response:
         return Response(container.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    soap_routes.install(app, container, limiter)
+    soap_routes.install(app, container, threads)
     messages_routes.install(app, container)
     replay_routes.install(app, container)
     admin_routes.install(app, container)

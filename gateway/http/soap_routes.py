@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 
-import anyio
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +23,7 @@ from gateway.errors import ErrorDetail, RefusedInput, TooLarge
 from gateway.formats import SoapService
 from gateway.http.auth import AuthFailure, gatekeeper
 from gateway.http.bodies import read_capped
+from gateway.http.threads import IntakeThreads
 from gateway.locations import path_of
 from gateway.ports import Receipt
 from gateway.soap import SoapFault, build_fault, build_response, read_envelope, wsdl_with_address
@@ -64,8 +64,8 @@ def _receipt_element(ns: str, tag: str, receipt: Receipt, repeat: bool, history:
 
 
 class _SoapEndpoint:
-    def __init__(self, container: Container, service: SoapService, limiter: anyio.CapacityLimiter) -> None:
-        self.limiter = limiter  # the intake's threads, shared with REST (gateway.http.app)
+    def __init__(self, container: Container, service: SoapService, threads: IntakeThreads) -> None:
+        self.threads = threads  # the intake's threads, shared with REST (gateway.http.app)
         self.container = container
         self.service = service
         self.ns = service.namespace
@@ -99,7 +99,7 @@ class _SoapEndpoint:
             empty = ErrorDetail("BODY_EMPTY", "The body is empty.")
             return await self.refused(SoapFault("Client", "Message refused", errors=[empty]), body)
         try:  # on the intake's threads, as every parse of received bytes
-            root = await anyio.to_thread.run_sync(parse, body, intake.limits, limiter=self.limiter)
+            root = await self.threads.run(parse, body, intake.limits)
         except RefusedInput as refused:  # kept with its error, without parsing it a second time
             return await self.refused(SoapFault("Client", "Message refused", errors=refused.errors), body)
         try:
@@ -132,9 +132,7 @@ class _SoapEndpoint:
         raw = etree.tostring(procedure, encoding="UTF-8", xml_declaration=True)
         units = sender.units if sender is not None else None
         submit = functools.partial(self.container.intake.submit, units=units)
-        outcome = await anyio.to_thread.run_sync(
-            submit, self.service.agency, raw, "soap", procedure, limiter=self.limiter
-        )
+        outcome = await self.threads.run(submit, self.service.agency, raw, "soap", procedure)
         if outcome.http_status in (200, 202):
             return self.ok(
                 _receipt_element(self.ns, "SubmitProcedureResponse", outcome.receipt, outcome.repeat, False)
@@ -155,10 +153,10 @@ class _SoapEndpoint:
         return Response(wsdl_with_address(self.wsdl, address), media_type="text/xml; charset=utf-8")
 
 
-def install(app: FastAPI, container: Container, limiter: anyio.CapacityLimiter) -> None:
+def install(app: FastAPI, container: Container, threads: IntakeThreads) -> None:
     """Mount ``POST /soap/<agency>`` and ``GET /soap/<agency>?wsdl`` for each SOAP service."""
     for service in container.soap_services:
-        endpoint = _SoapEndpoint(container, service, limiter)
+        endpoint = _SoapEndpoint(container, service, threads)
         path = f"/soap/{service.agency}"
         app.add_api_route(path, endpoint.post, methods=["POST"], include_in_schema=False)
         app.add_api_route(path, endpoint.get, methods=["GET"], include_in_schema=False)
