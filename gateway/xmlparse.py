@@ -187,11 +187,112 @@ def _depth_probe(max_depth: int) -> etree.XPath:
 def _clearly_within(root: etree._Element, limits: ParseLimits, data: bytes) -> bool:
     """True only if :func:`_walk` would find nothing; False means "look closer", not "refuse".
 
+    Up to :data:`STREAM_ABOVE_BYTES` (every ordinary message) the bytes are read by a few
+    C-speed scans and one XPath (:func:`_clearly_within_by_bytes`); a larger body, where a
+    scan of every byte costs more than a look at every element, by :func:`_clearly_within_by_node`.
+    """
+    if limits.max_depth < 1:
+        return False
+    if len(data) <= STREAM_ABOVE_BYTES:
+        return _clearly_within_by_bytes(root, limits, data)
+    return _clearly_within_by_node(root, limits, data)
+
+
+# Namespace URIs can only come from ``xmlns`` declarations in the bytes (no DTD is accepted,
+# so no default attribute declares one), plus the ``xml`` prefix, bound without declaration.
+_XML_NS_LENGTH = len("http://www.w3.org/XML/1998/namespace")
+_XML_DECL_START = re.compile(rb"<\?xml[ \t\r\n]")
+# A byte that may be in an element or attribute name: a real name ends at any other.
+_NAME_CHAR = rb"[^\s<>=/?\"']"
+
+
+@functools.lru_cache(maxsize=8)
+def _declarations(max_length: int) -> re.Pattern[bytes]:
+    """Each ``xmlns`` in the bytes, with the URI (group 2) when it is a declaration that can be
+    read as is: no whitespace or reference in the value (so its bytes are the URI, no longer
+    than ``max_length``), a short prefix, little space around ``=``. Bounded repeats: linear.
+
+    A match holds no whitespace but around ``=``, where a quote must follow: the ``xmlns`` of
+    a real declaration, after whitespace in its tag, is never inside another match."""
+    return re.compile(
+        rb"xmlns(?:(?::[^\s<>=/\"'&]{0,%d})?\s{0,8}=\s{0,8}([\"'])([^\s\"'<&]{0,%d})\1)?"
+        % (max_length, max_length)
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _unclear_tag(max_name: int, max_attributes: int) -> re.Pattern[bytes]:
+    """A ``<`` that starts no end tag, comment or CDATA section (``</``, ``<!``) and no start tag
+    whose names are all at most ``max_name`` bytes long and which has at most ``max_attributes``
+    attributes (namespace declarations included): a PI, or a tag to look at closer.
+
+    A tag holds no ``<`` (nor may an attribute value), and the quantifiers are possessive: each
+    try stops at the next ``<``, so the scan is linear in the body."""
+    name = rb"%s{1,%d}+" % (_NAME_CHAR, max_name)
+    value = rb"(?:\"[^\"<]*+\"|'[^'<]*+')"
+    tag = rb"%s(?:\s++%s\s*+=\s*+%s){0,%d}+\s*+/?>" % (name, name, value, max_attributes)
+    return re.compile(rb"<(?![/!]|%s)" % tag)
+
+
+def _clearly_within_by_bytes(root: etree._Element, limits: ParseLimits, data: bytes) -> bool:
+    """The quick pass of :func:`_clearly_within` for a body of at most :data:`STREAM_ABOVE_BYTES`.
+
+    Each check is a sufficient condition on the bytes, made in C (linear regular expressions,
+    ``bytes`` methods, one XPath for the depth), with no Python object per node. It holds
+    because the tree was parsed from these very bytes with no DTD: every element has a start
+    tag, every attribute and namespace declaration is written, with its ``=``, in one; every
+    PI starts with ``<?``. Text, comments or CDATA that look like markup can only make a check
+    fail (False), never pass.
+    """
+    max_name = limits.max_name_length
+    uris: list[bytes] = []
+    for match in _declarations(max_name).finditer(data):
+        uri = match.group(2)
+        if uri is None or len(uris) == limits.max_namespaces:
+            return False  # an ``xmlns`` not read as a declaration, or more than the limit
+        uris.append(uri)
+    if XINCLUDE_NS.encode() in uris:  # no element can be in a namespace never declared
+        return False
+    # A Clark name is ``{uri}local``: at most the longest URI + 2 + the name as written.
+    longest_name = max_name - 2 - max([_XML_NS_LENGTH, *map(len, uris)])
+    if longest_name < 1:
+        return False
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if _XML_DECL_START.match(data, start):  # the declaration, the one ``<?`` that is no PI
+        start = data.find(b"?>", start) + 2
+    if _unclear_tag(longest_name, limits.max_attributes).search(data, start):
+        return False
+    # ``<a/>`` and `` a=""``: no element or attribute takes fewer bytes
+    if len(data) // 4 > limits.max_elements and data.count(b"<") > limits.max_elements:
+        return False
+    if len(data) // 5 > limits.max_attributes_total and data.count(b"=") > limits.max_attributes_total:
+        return False
+    if _depth_probe(limits.max_depth)(root):
+        return False
+    return XSI_NS.encode() not in uris or _hints_clear(root)
+
+
+_HINT_PROBE = etree.XPath(
+    "//@xsi:schemaLocation | //@xsi:noNamespaceSchemaLocation", namespaces={"xsi": XSI_NS}
+)
+
+
+def _hints_clear(root: etree._Element) -> bool:
+    """Every schemaLocation hint in the document is local (see :func:`_local_hint`)."""
+    hints = _HINT_PROBE(root)
+    assert isinstance(hints, list)
+    return all(_local_hint(str(hint.attrname), str(hint)) for hint in hints)
+
+
+def _clearly_within_by_node(root: etree._Element, limits: ParseLimits, data: bytes) -> bool:
+    """The quick pass of :func:`_clearly_within` for a large body: one Python loop over the
+    elements, without a call per node for the usual ones.
+
     Namespaces in scope at any element are at most the declarations in the document, and
     each declaration writes ``xmlns`` in the bytes (no DTD can add one). The depth is found
-    by libxml2 (one XPath). One loop without a call per node does the rest.
+    by libxml2 (one XPath).
     """
-    if data.count(b"xmlns") > limits.max_namespaces or limits.max_depth < 1:
+    if data.count(b"xmlns") > limits.max_namespaces:
         return False
     for sibling in (*root.itersiblings(preceding=True), *root.itersiblings()):
         if sibling.tag is etree.PI:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from gateway.errors import RefusedInput
 from gateway.xmlparse import ParseLimits, parse
@@ -253,3 +254,93 @@ def test_quick_pass_agrees_with_the_exact_walk(data: bytes, monkeypatch: pytest.
     quick = outcome()
     monkeypatch.setattr(xmlparse, "_clearly_within", lambda *args: False)
     assert quick == outcome()
+
+
+_LONG_URI = "urn:" + "u" * 200
+_PAST_THE_LIMITS = {
+    "257 elements": ParseLimits(max_elements=256),
+    "65 attributes on one element": ParseLimits(),
+    "a long namespace URI": ParseLimits(),
+    "a long attribute name": ParseLimits(),
+    "a long namespaced attribute": ParseLimits(),
+    "a remote schemaLocation": ParseLimits(),
+    "a remote noNamespaceSchemaLocation": ParseLimits(),
+    "an XInclude element": ParseLimits(),
+    "a PI after the root": ParseLimits(),
+    "a PI before the root": ParseLimits(),
+    "a PI deep down": ParseLimits(),
+    "33 namespaces": ParseLimits(),
+    "depth 65": ParseLimits(),
+    "too many attributes in all": ParseLimits(max_attributes_total=10),
+}
+_PAST = {
+    "257 elements": b"<r>" + b"<a/>" * 256 + b"</r>",
+    "65 attributes on one element": ("<r><x " + " ".join(f'a{i}="1"' for i in range(65)) + "/></r>").encode(),
+    "a long namespace URI": f"<r xmlns='{_LONG_URI}'><{'n' * 52}/></r>".encode(),
+    "a long attribute name": f"<r><a {'n' * 257}='1'/></r>".encode(),
+    "a long namespaced attribute": f"<r xmlns:p='{_LONG_URI}'><a p:{'n' * 52}='1'/></r>".encode(),
+    "a remote schemaLocation": f'<r {_XSI} xsi:schemaLocation="{NS} http://x/p.xsd"/>'.encode(),
+    "a remote noNamespaceSchemaLocation": f'<r {_XSI}><a xsi:noNamespaceSchemaLocation="http://x/p.xsd"/></r>'.encode(),
+    "an XInclude element": b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="x"/></r>',
+    "a PI after the root": b'<?xml version="1.0"?><r/><?p x?>',
+    "a PI before the root": b'<?xml version="1.0"?>\n<?xml-stylesheet href="x"?><r/>',
+    "a PI deep down": b"<r><a><b><?p x?></b></a></r>",
+    "33 namespaces": ("<r " + " ".join(f'xmlns:n{i}="urn:{i}"' for i in range(33)) + "/>").encode(),
+    "depth 65": _nested(65),
+    "too many attributes in all": b"<r>" + b'<a x="1" y="2"/>' * 6 + b"</r>",
+}
+
+
+@pytest.mark.parametrize("padding", [0, 300_000], ids=["small (bytes)", "large (nodes)"])
+@pytest.mark.parametrize("case", list(_PAST), ids=list(_PAST))
+def test_quick_pass_never_clears_past_a_limit(case: str, padding: int) -> None:
+    """Just past each limit, the quick pass (either way: by bytes or by nodes) looks closer
+    and the walk refuses."""
+    from gateway import xmlparse
+
+    data = _PAST[case] + b" " * padding  # whitespace after the root: a large body, same tree
+    limits = _PAST_THE_LIMITS[case]
+    root = etree.fromstring(data, parser=xmlparse._parser())
+    assert (len(data) > xmlparse.STREAM_ABOVE_BYTES) == bool(padding)
+    assert not xmlparse._clearly_within(root, limits, data)
+    with pytest.raises(RefusedInput):
+        xmlparse._walk(root, limits)
+
+
+_LOOKALIKES = {
+    "an XInclude URI in text": b"<r>http://www.w3.org/2001/XInclude</r>",
+    "xmlns in a comment": b'<r><!-- xmlns:xi="http://www.w3.org/2001/XInclude" --><a/></r>',
+    "a PI in CDATA": b"<r><![CDATA[<?p x?> <xi:include/>]]></r>",
+    "a long name in a comment": f"<r><!-- <{'n' * 300} {'a' * 300}='1'/> --></r>".encode(),
+    "a remote hint in text": f"<r>xsi:schemaLocation=&quot;{NS} http://x/p.xsd&quot;</r>".encode(),
+    "a value with xmlns and >": b'<r a="xmlns=\'" b="x > y" c="\'"/>',
+    "base64 with padding": b"<r><c>" + b"QUJD" * 500 + b"QQ==</c></r>",
+    "a local hint": f'<r {_XSI} xsi:schemaLocation="{NS} procedure.xsd"><a/></r>'.encode(),
+    "xml:lang": b'<r xml:lang="fr"><a xml:space="preserve"/></r>',
+}
+
+
+@pytest.mark.parametrize("data", list(_LOOKALIKES.values()), ids=list(_LOOKALIKES))
+def test_lookalikes_are_accepted(data: bytes) -> None:
+    """What merely looks like a refused construct may make the quick pass look closer; the
+    document is accepted all the same."""
+    assert parse(data) is not None
+
+
+def test_a_value_hiding_a_declaration_is_looked_at() -> None:
+    """An ``xmlns`` inside a value must not hide the XInclude declaration after it."""
+    data = b'<r a="xmlns=\'" xmlns:xi="http://www.w3.org/2001/XInclude" c="\'"><xi:include/></r>'
+    assert refusal(data) == "XML_XINCLUDE_FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(Path(__file__).parent.glob("fixtures/*/v1/valid/*.xml")),
+    ids=lambda path: f"{path.parts[-4]}/{path.name}",
+)
+def test_quick_pass_clears_ordinary_messages(path: Path) -> None:
+    """Every valid fixture is cleared by the quick pass: the exact walk is the exception."""
+    from gateway import xmlparse
+
+    data = path.read_bytes()
+    assert xmlparse._clearly_within(parse(data), ParseLimits(), data)
