@@ -135,9 +135,15 @@ _DATED = ("SentAt", "SaisineDate", "Start", "End", "At", "DateTime", "SeizedAt",
 def _dated(found: dict[str, list[Any]]) -> list[Value]:  # type: ignore[type-arg]
     """Every date and date-time of the message, for the 'not in the future' rule."""
     values: list[Value] = []  # type: ignore[type-arg]
-    for name in _DATED:
-        values += [Value(parse_datetime(e.text), ElementLoc(e)) for e in found[name] if e.text]
-    values += [Value(parse_date(e.text), ElementLoc(e)) for e in found["BirthDate"] if e.text]
+    for name in _DATED:  # plain loops: a comprehension per name costs a call each (Python 3.11)
+        for e in found[name]:
+            text = e.text  # read once: each .text makes a new string
+            if text:
+                values.append(Value(parse_datetime(text), ElementLoc(e)))
+    for e in found["BirthDate"]:
+        text = e.text
+        if text:
+            values.append(Value(parse_date(text), ElementLoc(e)))
     return values
 
 
