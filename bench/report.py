@@ -54,6 +54,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
         for name, s in servers.items()
         if s["stored"]["accepted_202"] != s["stored"]["in_database"]
     ]
+    problems += [f"{name}: {p}" for name, s in servers.items() for p in s.get("rounds_problems", [])]
     if memory and memory["statuses"] != [202, 202]:
         problems.append(f"memory: answers {memory['statuses']}")
     return verdict(checks, problems)
@@ -101,6 +102,12 @@ def render(results: dict[str, Any]) -> str:
             f"{s['throughput']['messages_per_s']:.1f}",
             f"{b['throughput']['messages_per_s']:.1f}",
             f"ratio {v['throughput_ratio']['value']:.2f} (>= 0.6) {mark(v['throughput_ratio'])}",
+        ),
+        (
+            "  every round's msg/s (the best counts)",
+            " / ".join(f"{r:.0f}" for r in s.get("rounds_per_s", [])),
+            " / ".join(f"{r:.0f}" for r in b.get("rounds_per_s", [])),
+            "",
         ),
         ("  latency p50 / p99 / max ms", _latency(s["throughput"]), _latency(b["throughput"]), ""),
         (
