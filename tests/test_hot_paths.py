@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from gateway.composition import Container, build
 from gateway.http.app import create_app
 from gateway.http.direct import DirectRoutes
 from gateway.ports import NewMessage
 from gateway.settings import Settings
+from gateway.store.engine import bind_processors
+from gateway.store.tables import messages
 from tests.conftest import GENDARMERIE_V1
 
 TYPICAL = (GENDARMERIE_V1 / "valid" / "03-typical.xml").read_bytes()
@@ -140,3 +145,20 @@ def test_a_second_accepted_id_refused_through_the_driver_is_a_repeat(container: 
     again = container.intake.submit("gendarmerie", TYPICAL, "rest")
     assert (first.http_status, again.http_status, again.repeat) == (202, 200, True)
     assert again.receipt.receipt_id == first.receipt.receipt_id
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 123),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-2))),
+        None,
+    ],
+)
+def test_the_driver_writes_datetimes_as_sqlalchemy_does(value: datetime | None) -> None:
+    """The intake's own datetime processor on SQLite: SQLAlchemy's text, offset dropped likewise."""
+    dialect = sqlite_dialect.dialect(paramstyle="qmark")
+    ours = bind_processors(messages, dialect)["received_at"]
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours(value) == theirs(value)

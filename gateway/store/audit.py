@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Engine, bindparam, insert, select, update
 
 from gateway.audit import GENESIS, Anchor, AuditRecord, Entry, Verdict, seal, verify
+from gateway.store.engine import bind_processors
 from gateway.store.tables import audit_head, audit_records
 from gateway.store.times import aware, utc
 
@@ -136,7 +137,7 @@ class _DirectStatements:
         self.create = sql(_CREATE_HEAD, ["id", "seq", "hash"])
         columns = list(audit_records.c.keys())
         self.insert = sql(insert(audit_records), columns)
-        processors = {c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in audit_records.c}
+        processors = bind_processors(audit_records, dialect)
         self._order = [(name, processors[name]) for name in columns]
 
     @staticmethod

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, Table, create_engine, event
 
 
 class JsonText(str):
@@ -18,6 +19,31 @@ def _json_text(value: Any) -> str:
     if type(value) is JsonText:
         return value
     return to_json(value).decode()
+
+
+def bind_processors(table: Table, dialect: Dialect) -> dict[str, Any]:
+    """What SQLAlchemy applies to each column's value before the driver sees it (None: nothing),
+    for statements run on the driver's cursor (``SqlStore._save_direct``).
+
+    On SQLite a datetime is written as ``YYYY-MM-DD HH:MM:SS.ffffff``, its offset dropped;
+    SQLAlchemy's processor builds a dict and formats it (about 2 µs, ten times per message),
+    ``isoformat`` writes the same text in a tenth of that. Anything else, or another dialect,
+    keeps SQLAlchemy's processor."""
+    processors = {c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.c}
+    if dialect.name == "sqlite":
+        for column in table.c:
+            if isinstance(column.type, DateTime) and processors[column.key] is not None:
+                processors[column.key] = _sqlite_datetime(processors[column.key])
+    return processors
+
+
+def _sqlite_datetime(fallback: Any) -> Any:
+    def process(value: Any) -> Any:
+        if value.__class__ is datetime:  # 26 characters: without the "+00:00" of an aware time
+            return value.isoformat(" ", "microseconds")[:26]
+        return fallback(value)
+
+    return process
 
 
 def make_engine(url: str) -> Engine:

@@ -16,7 +16,7 @@ from gateway.audit import Entry, message_entry
 from gateway.errors import ErrorDetail
 from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
 from gateway.store.deliveries import SqlDeliveryStore
-from gateway.store.engine import JsonText
+from gateway.store.engine import JsonText, bind_processors
 from gateway.store.sealing import PayloadCipher
 from gateway.store.tables import ACCEPTED, cases, deliveries, events, message_error_codes, messages
 from gateway.store.times import aware, utc
@@ -48,8 +48,7 @@ class _Insert:
         plan = self._plans.get(keys)
         if plan is None:
             compiled = self.statement.compile(dialect=self.dialect, column_keys=list(keys))
-            dialect = self.dialect
-            processors = {c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in self.table.c}
+            processors = bind_processors(self.table, self.dialect)
             names = compiled.positiontup or []
             plan = self._plans[keys] = (compiled.string, [(name, processors[name]) for name in names])
         return plan
