@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -79,6 +79,17 @@ class _Insert:
         cursor.executemany(sql, [self._values(order, row) for row in rows])
 
 
+class _Rows(NamedTuple):
+    """One message's rows, built before the write lock is taken."""
+
+    message: dict[str, Any]
+    case: dict[str, Any] | None
+    delivery: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    codes: list[str]
+    audited: Entry
+
+
 # What a receipt needs, not the raw bytes; ACCEPTED repeats the partial index's predicate
 # word for word so that SQLite searches the index instead of scanning the table.
 _FIND_ACCEPTED = select(
@@ -140,28 +151,22 @@ class SqlStore:
         event_rows = [{"at": utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
         codes = sorted({e.code for e in message.errors})
         audited = message_entry(message)
+        rows = _Rows(row, case_row, delivery_row, event_rows, codes, audited)
         try:
             if self.direct and (delivery_row is None or delivery_row["kind"] == "initiale"):
-                self._save_direct(row, case_row, delivery_row, event_rows, codes, audited)
+                self._save_direct(rows)
             else:
-                self._save(row, case_row, delivery_row, event_rows, codes, audited)
+                self._save(rows)
         except (IntegrityError, sqlite3.IntegrityError) as exc:  # the latter from the driver
             if accepted:
                 raise DuplicateAccepted(message.message_id) from exc
             raise
         return self._to_receipt(row, [])
 
-    def _save(
-        self,
-        row: dict[str, Any],
-        case_row: dict[str, Any] | None,
-        delivery_row: dict[str, Any] | None,
-        event_rows: list[dict[str, Any]],
-        codes: list[str],
-        audited: Entry,
-    ) -> None:
+    def _save(self, rows: _Rows) -> None:
         """One message's transaction through SQLAlchemy (PostgreSQL, and compléments on SQLite)."""
         # rows are built before: the lock covers only the statements and the commit
+        row, case_row, delivery_row, event_rows, codes, audited = rows
         with self._write_lock, self.engine.begin() as conn:
             pk = self._insert_message.one(conn, row)
             if case_row is not None and delivery_row is not None:
@@ -180,15 +185,7 @@ class SqlStore:
                 )
             self.audit.append(conn, audited)  # last: the chain's head is locked until the commit
 
-    def _save_direct(
-        self,
-        row: dict[str, Any],
-        case_row: dict[str, Any] | None,
-        delivery_row: dict[str, Any] | None,
-        event_rows: list[dict[str, Any]],
-        codes: list[str],
-        audited: Entry,
-    ) -> None:
+    def _save_direct(self, rows: _Rows) -> None:
         """:meth:`_save` on SQLite's own connection and cursor: the same statements, the same
         rows, one transaction and one commit (``synchronous=FULL``).
 
@@ -198,6 +195,7 @@ class SqlStore:
         engine's (same pragmas), checked out once and used only under the write lock; pysqlite
         opens the transaction at the first INSERT, as it does for SQLAlchemy.
         """
+        row, case_row, delivery_row, event_rows, codes, audited = rows
         with self._write_lock:
             if self._writer is None:
                 self._writer = self.engine.raw_connection()
