@@ -216,11 +216,18 @@ class SqlStore:
                     )
                 self.audit.append_direct(cursor, audited)  # last, as in _save
                 driver.commit()
-            except BaseException:
+            except sqlite3.IntegrityError:  # a repeat: the connection is as good as before
                 driver.rollback()
                 raise
+            except BaseException:
+                # anything else (I/O, a full disk, a bug): the connection is closed (its
+                # transaction rolled back with it) and the next message gets a fresh one
+                writer, self._writer = self._writer, None
+                writer.invalidate()
+                raise
             finally:
-                cursor.close()
+                if self._writer is not None:
+                    cursor.close()
 
     @staticmethod
     def _message_row(message: NewMessage, accepted: bool) -> dict[str, Any]:
