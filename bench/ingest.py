@@ -1,6 +1,6 @@
 """Ingest benchmark: Saisine against its bound, measured the same way in the same run.
 
-    python -m bench.ingest            # full run (about 2 minutes on 2 cores)
+    python -m bench.ingest            # full run (about 4 minutes on 2 cores)
     python -m bench.ingest --quick    # smoke run (under a minute)
 
 For each of two servers, run in turn on a fresh SQLite file (WAL, synchronous=FULL), ``--rounds``

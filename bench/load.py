@@ -200,7 +200,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def _process_cpu(pid: int | None) -> float:
     """User + system CPU seconds of a process (all its threads) and of its live child processes
-    (a gateway's evaluation processes), 0 without a pid."""
+    (helper processes, should a server start any), 0 without a pid."""
     if pid is None:
         return 0.0
     total = 0.0
