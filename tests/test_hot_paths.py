@@ -162,3 +162,22 @@ def test_the_driver_writes_datetimes_as_sqlalchemy_does(value: datetime | None) 
     ours = bind_processors(messages, dialect)["received_at"]
     theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
     assert ours(value) == theirs(value)
+
+
+def test_intake_threads_run_in_the_callers_context() -> None:
+    """What the event loop bound (a request's log context) is seen by the work on the threads."""
+    import contextvars
+
+    from gateway.http.threads import IntakeThreads
+
+    bound: contextvars.ContextVar[str] = contextvars.ContextVar("bound", default="unset")
+    threads = IntakeThreads(2)
+
+    async def call() -> str:
+        bound.set("request-1")
+        return await threads.run(bound.get)
+
+    try:
+        assert asyncio.run(call()) == "request-1"
+    finally:
+        threads.close()

@@ -11,6 +11,7 @@ has started: a client that goes away leaves its message stored, and the executor
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -26,8 +27,11 @@ class IntakeThreads:
         self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="intake")
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """``func(*args)`` on one of the threads (keyword arguments: bind them with a partial)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        """``func(*args)`` on one of the threads (keyword arguments: bind them with a partial),
+        in a copy of the caller's context, as anyio does: what the request bound for its log
+        lines (structlog's context variables) is bound there too."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, func, *args)
 
     def close(self) -> None:
         """Let the submissions in progress finish and stop the threads (at the server's shutdown).
