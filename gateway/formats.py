@@ -55,6 +55,9 @@ class SenderFormat:
     transports: tuple[str, ...] = ("rest", "soap")
     deprecated_until: date | None = None
     read: Callable[[etree._Element], Any] = whole_tree
+    # The header of a schema-valid message, from ``read``'s result: a few look-ups where
+    # ``read_header`` searches a tree that may be invalid. None: ``read_header`` serves.
+    header_of: Callable[[Any], MessageHeader] | None = None
 
     @property
     def name(self) -> str:

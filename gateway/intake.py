@@ -125,21 +125,23 @@ class Checker:
         fmt = self.formats.detect(root)
         if fmt is None or (agency is not None and fmt.agency != agency):
             return Evaluation(422, [self._unknown_format(root, agency)])
-        result = Evaluation(
-            422, fmt=fmt, header=fmt.read_header(root), schema_version=root.get("schemaVersion")
-        )
+        result = Evaluation(422, fmt=fmt, schema_version=root.get("schemaVersion"))
         result.errors = validate(self.formats.schema(fmt), root)
         if result.errors:
+            result.header = fmt.read_header(root)  # best effort, on a tree that may be anything
             return result
         try:
             ctx = RuleContext(natinf=self.natinf, now=self.clock(), clock_skew=self.clock_skew)
-            reading = fmt.read(root)  # once, for both the facts and the case
+            reading = fmt.read(root)  # once, for the header, the facts and the case
+            result.header = fmt.header_of(reading) if fmt.header_of else fmt.read_header(root)
             result.errors = apply_rules(fmt.read_facts(reading), ctx)
             if not result.errors:
                 result.case = fmt.map_case(reading)
                 result.http_status = 202
         except Exception as exc:  # a bug of ours must not lose the message: it is kept as failed
             log.error("message_processing_failed", format=fmt.name, error_type=type(exc).__name__)
+            if result.header == MessageHeader():  # failed before the header was read from the reading
+                result.header = fmt.read_header(root)
             result.http_status = 500
             result.errors = [ErrorDetail("INTERNAL_ERROR", "The gateway failed on this message; it is kept.")]
         return result

@@ -69,6 +69,23 @@ def read_header(root: etree._Element) -> MessageHeader:
     return header_at(R, root, HEADER_PATHS)
 
 
+def header_in(reader: Reader, doc: Document, paths: dict[str, str]) -> MessageHeader:
+    """:func:`header_at` on the reading of a schema-valid message: each field is the one element
+    at its path, found by look-ups in the reading (what ElementPath would find first)."""
+    root = doc.root
+    sent = reader.text(root, "Envelope/SentAt")
+    try:
+        sent_at = parse_datetime(sent) if sent else None
+    except ValueError:  # a valid xs:dateTime Python cannot hold (a year past 9999): as header_at
+        sent_at = None
+    return MessageHeader(**{field: reader.text(root, path) for field, path in paths.items()}, sent_at=sent_at)
+
+
+def header_of(doc: Document) -> MessageHeader:
+    """The header of a schema-valid message from its reading (:func:`read`)."""
+    return header_in(R, doc, HEADER_PATHS)
+
+
 def read(root: etree._Element) -> Document:
     """The schema-valid message read once, for :func:`read_facts` and :func:`map_case`."""
     return R.read(root)

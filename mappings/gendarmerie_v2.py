@@ -47,6 +47,11 @@ def read_header(root: etree._Element) -> MessageHeader:
     return gendarmerie_v1.header_at(R, root, _HEADER)
 
 
+def header_of(doc: Document) -> MessageHeader:
+    """The header of a schema-valid message from its reading (:func:`read`)."""
+    return gendarmerie_v1.header_in(R, doc, _HEADER)
+
+
 def read(root: etree._Element) -> Document:
     """The schema-valid message read once, each renamed element also under its v1 name."""
     doc = R.read(root)

@@ -18,6 +18,7 @@ from gateway.composition import Container, build, build_checker
 from gateway.intake import Checker
 from gateway.settings import Settings
 from gateway.store.tables import cases, messages
+from gateway.xmlparse import parse
 from tests.conftest import FIXTURES, GENDARMERIE_V1, LiveServer, with_new_id
 
 GENDARMERIE_V2 = FIXTURES / "gendarmerie" / "v2"
@@ -159,3 +160,20 @@ def test_deprecated_v1_warns_over_soap_and_v2_does_not(deprecated_v1: LiveServer
     assert v2.warnings is None
     status = client.service.GetReceiptStatus(receiptId=v1.receiptId)
     assert _is_v1_notice(list(status.warnings.warning))
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((GENDARMERIE_V1 / "valid").glob("*.xml")) + sorted((GENDARMERIE_V2 / "valid").glob("*.xml")),
+    ids=lambda p: f"{p.parent.parent.name}/{p.name}",
+)
+def test_the_header_from_the_reading_is_the_header_searched_in_the_tree(path: Path) -> None:
+    """A valid message's header is read from its one-pass reading (header_of), an invalid one's
+    by searching the tree (read_header): both give the same for every valid fixture."""
+    checker = build_checker(Settings())
+    root = parse(path.read_bytes())
+    fmt = checker.formats.detect(root)
+    assert fmt is not None and fmt.header_of is not None
+    header = fmt.header_of(fmt.read(root))
+    assert header == fmt.read_header(root)
+    assert header.message_id and header.unit_code and header.sent_at is not None

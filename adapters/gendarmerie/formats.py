@@ -18,6 +18,7 @@ V1 = SenderFormat(
     map_case=gendarmerie_v1.map_case,
     transports=("rest", "soap"),
     read=gendarmerie_v1.read,
+    header_of=gendarmerie_v1.header_of,
 )
 
 # Accepted alongside V1 on the same REST and SOAP endpoints: the namespace chooses.
@@ -33,6 +34,7 @@ V2 = SenderFormat(
     map_case=gendarmerie_v2.map_case,
     transports=("rest", "soap"),
     read=gendarmerie_v2.read,
+    header_of=gendarmerie_v2.header_of,
 )
 
 SOAP = SoapService(
