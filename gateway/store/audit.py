@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Dialect, Engine, bindparam, insert, select, update
 
@@ -67,50 +67,33 @@ class AuditLog:
 
     def append(self, conn: Connection, *entries: Entry) -> list[AuditRecord]:
         """Chain ``entries`` in ``conn``'s transaction; call it last in the transaction."""
-        if not entries:
-            return []
-        with self._guess_lock:
-            guess = self._guess
-        records: list[AuditRecord] | None = None
-        if guess is not None:
-            records = seal(entries, *guess)
-            moved = conn.execute(_MOVE_HEAD_FROM, _move(records, guess)).rowcount
-            if moved != 1:
-                records = None
-        if records is None:
-            head = _lock_head(conn)
-            records = seal(entries, *head)
-            conn.execute(_MOVE_HEAD, _move(records, head))
-        conn.execute(_INSERT, [_row(r) for r in records])
-        with self._guess_lock:
-            self._guess = (records[-1].seq, records[-1].hash)
-        return records
+        return self._append(_OnConnection(conn), entries)
 
     def append_direct(self, cursor: sqlite3.Cursor, *entries: Entry) -> list[AuditRecord]:
         """:meth:`append` on SQLite's cursor (the intake's own transaction, see
         ``SqlStore.save``): the same statements, compiled once, and the same rows."""
-        if not entries:
-            return []
         direct = self._direct
         if direct is None:
             direct = self._direct = _DirectStatements(self.engine.dialect)
+        return self._append(_OnCursor(cursor, direct), entries)
+
+    def _append(self, head: _Head, entries: tuple[Entry, ...]) -> list[AuditRecord]:
+        """Seal after the head this process last wrote and move it on condition that it is still
+        that one; otherwise take the head (locked and read) and move it."""
+        if not entries:
+            return []
         with self._guess_lock:
             guess = self._guess
         records: list[AuditRecord] | None = None
         if guess is not None:
             records = seal(entries, *guess)
-            cursor.execute(direct.move_from, direct.move_params(records, guess))
-            if cursor.rowcount != 1:
+            if not head.move_from(records, guess):
                 records = None
         if records is None:
-            cursor.execute(direct.lock, (HEAD_ID,))
-            row = cursor.fetchall()
-            if not row:  # a schema made without the migration that creates the head
-                cursor.execute(direct.create, (HEAD_ID, 0, GENESIS))
-            head = (int(row[0][0]), str(row[0][1])) if row else (0, GENESIS)
-            records = seal(entries, *head)
-            cursor.execute(direct.move, direct.move_params(records, head)[:3])
-        cursor.executemany(direct.insert, [direct.row(r) for r in records])
+            taken = head.take()
+            records = seal(entries, *taken)
+            head.move(records)
+        head.insert(records)
         with self._guess_lock:
             self._guess = (records[-1].seq, records[-1].hash)
         return records
@@ -119,6 +102,45 @@ class AuditLog:
         """Append ``entries`` in a transaction of their own (a consultation: nothing else changes)."""
         with self._write_lock, self.engine.begin() as conn:
             return self.append(conn, *entries)
+
+
+class _Head(Protocol):
+    """The statements of an append, on whatever runs them (see :class:`_OnConnection`)."""
+
+    def move_from(self, records: list[AuditRecord], old: tuple[int, str]) -> bool:
+        """Move the head to the last of ``records`` if it is still ``old``; whether it moved."""
+
+    def take(self) -> tuple[int, str]:
+        """The head, locked until the commit (created if a schema has none)."""
+
+    def move(self, records: list[AuditRecord]) -> None:
+        """Move the head to the last of ``records`` (taken: nobody else can move it)."""
+
+    def insert(self, records: list[AuditRecord]) -> None: ...
+
+
+class _OnConnection:
+    """The statements through SQLAlchemy, in ``conn``'s transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def move_from(self, records: list[AuditRecord], old: tuple[int, str]) -> bool:
+        moved = self.conn.execute(_MOVE_HEAD_FROM, {**_move(records), "old_seq": old[0], "old_hash": old[1]})
+        return bool(moved.rowcount == 1)
+
+    def take(self) -> tuple[int, str]:
+        row = self.conn.execute(_LOCK_HEAD).first()
+        if row is None:  # a schema made without the migration that creates the head
+            self.conn.execute(_CREATE_HEAD)
+            return 0, GENESIS
+        return int(row.seq), str(row.hash)
+
+    def move(self, records: list[AuditRecord]) -> None:
+        self.conn.execute(_MOVE_HEAD, _move(records))
+
+    def insert(self, records: list[AuditRecord]) -> None:
+        self.conn.execute(_INSERT, [_row(r) for r in records])
 
 
 class _DirectStatements:
@@ -140,13 +162,36 @@ class _DirectStatements:
         processors = bind_processors(audit_records, dialect)
         self._order = [(name, processors[name]) for name in columns]
 
-    @staticmethod
-    def move_params(records: list[AuditRecord], old: tuple[int, str]) -> tuple[Any, ...]:
-        return (records[-1].seq, records[-1].hash, HEAD_ID, old[0], old[1])
-
     def row(self, record: AuditRecord) -> tuple[Any, ...]:
         values = _row(record)
         return tuple(values.get(name) if p is None else p(values.get(name)) for name, p in self._order)
+
+
+class _OnCursor:
+    """The same statements on SQLite's cursor (:class:`_DirectStatements`)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, statements: _DirectStatements) -> None:
+        self.cursor = cursor
+        self.sql = statements
+
+    def move_from(self, records: list[AuditRecord], old: tuple[int, str]) -> bool:
+        last = records[-1]
+        self.cursor.execute(self.sql.move_from, (last.seq, last.hash, HEAD_ID, old[0], old[1]))
+        return self.cursor.rowcount == 1
+
+    def take(self) -> tuple[int, str]:
+        self.cursor.execute(self.sql.lock, (HEAD_ID,))
+        rows = self.cursor.fetchall()
+        if not rows:  # a schema made without the migration that creates the head
+            self.cursor.execute(self.sql.create, (HEAD_ID, 0, GENESIS))
+            return 0, GENESIS
+        return int(rows[0][0]), str(rows[0][1])
+
+    def move(self, records: list[AuditRecord]) -> None:
+        self.cursor.execute(self.sql.move, (records[-1].seq, records[-1].hash, HEAD_ID))
+
+    def insert(self, records: list[AuditRecord]) -> None:
+        self.cursor.executemany(self.sql.insert, [self.sql.row(r) for r in records])
 
 
 def append(conn: Connection, *entries: Entry) -> list[AuditRecord]:
@@ -154,24 +199,16 @@ def append(conn: Connection, *entries: Entry) -> list[AuditRecord]:
     first): for writers outside the intake's path, such as a replay. Call it last in the
     transaction, holding the store's write lock as for any write (SQLite: one writer).
     ``SqlStore.audit.append`` does the same, with one statement less in the usual case."""
-    head = _lock_head(conn)
-    records = seal(entries, *head)
+    head = _OnConnection(conn)
+    records = seal(entries, *head.take())
     if records:
-        conn.execute(_MOVE_HEAD, _move(records, head))
-        conn.execute(_INSERT, [_row(r) for r in records])
+        head.move(records)
+        head.insert(records)
     return records
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(_LOCK_HEAD).first()
-    if row is None:  # a schema made without the migration that creates the head
-        conn.execute(_CREATE_HEAD)
-        return 0, GENESIS
-    return int(row.seq), str(row.hash)
-
-
-def _move(records: list[AuditRecord], old: tuple[int, str]) -> dict[str, Any]:
-    return {"new_seq": records[-1].seq, "new_hash": records[-1].hash, "old_seq": old[0], "old_hash": old[1]}
+def _move(records: list[AuditRecord]) -> dict[str, Any]:
+    return {"new_seq": records[-1].seq, "new_hash": records[-1].hash}
 
 
 def _row(r: AuditRecord) -> dict[str, Any]:
