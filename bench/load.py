@@ -199,20 +199,12 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _process_cpu(pid: int | None) -> float:
-    """User + system CPU seconds of a process (all its threads) and of its live child processes
-    (helper processes, should a server start any), 0 without a pid."""
+    """User + system CPU seconds of a process (all its threads), 0 without a pid."""
     if pid is None:
         return 0.0
-    total = 0.0
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = stat_file.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if stat_file.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its parent is it
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
-    return total
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _machine_cpu() -> float:
