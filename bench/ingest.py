@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from bench.messages import Template, large_template, typical_template
-from bench.report import finish, render, verdicts, work_folder
+from bench.report import finish, render, server_problems, verdicts, work_folder
 from bench.servers import PROJECT_ROOT, ServerProcess, ServerSpec, bound_spec, saisine_spec
 
 TARGETS = {"throughput_ratio_min": 0.6, "p99_ms_max": 25.0, "memory_factor_max": 5.0}
@@ -121,17 +121,8 @@ def measure_server(
 def best_round(runs: list[Any]) -> Any:
     """The round with the best sustained rate, with every round's rate beside it."""
     best = max(runs, key=lambda phases: phases["throughput"]["messages_per_s"])
-    problems = [  # a failure in any round voids the run, not only in the one shown
-        f"round {n}: {phase} {data['failures']} failed"
-        for n, phases in enumerate(runs, 1)
-        for phase, data in phases.items()
-        if isinstance(data, dict) and data.get("failures")
-    ]
-    problems += [
-        f"round {n}: {p['stored']['accepted_202']} answered 202, {p['stored']['in_database']} stored"
-        for n, p in enumerate(runs, 1)
-        if p["stored"]["accepted_202"] != p["stored"]["in_database"]
-    ]
+    # a failure in any round voids the run, not only in the one shown
+    problems = [f"round {n}: {p}" for n, phases in enumerate(runs, 1) for p in server_problems(phases)]
     rates = [phases["throughput"]["messages_per_s"] for phases in runs]
     return {**best, "rounds_per_s": rates, "rounds_problems": problems}
 
