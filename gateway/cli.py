@@ -65,7 +65,7 @@ def serve(
     from gateway.logs import configure_logging
 
     settings = _settings(database_url, host=host, port=port)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, background=True)
     container = build(settings, migrate=settings.migrate_on_start)
     app_ = create_app(container, run_worker=settings.worker_enabled)
     # What start-up built (compiled schemas, models, routes, the engine) lives as long as the
@@ -90,7 +90,7 @@ def worker(database_url: DatabaseUrl = None) -> None:
     from gateway.logs import configure_logging
 
     settings = _settings(database_url)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, background=True)
     container = build(settings, migrate=settings.migrate_on_start)
     delivery = container.worker()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,16 +16,14 @@ the head is taken (locked and read: ``UPDATE ... RETURNING``) and moved: one sta
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Dialect, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from gateway.audit import GENESIS, Anchor, AuditRecord, Entry, Verdict, seal, verify
-from gateway.store.engine import bind_processors
 from gateway.store.tables import audit_head, audit_records
 from gateway.store.times import aware, utc
 
@@ -63,19 +61,26 @@ class AuditLog:
         self._write_lock = write_lock if write_lock is not None else nullcontext()
         self._guess: tuple[int, str] | None = None  # the head this process last wrote
         self._guess_lock = threading.Lock()
-        self._direct: _DirectStatements | None = None  # built on first use (SQLite only)
 
     def append(self, conn: Connection, *entries: Entry) -> list[AuditRecord]:
         """Chain ``entries`` in ``conn``'s transaction; call it last in the transaction."""
         return self._append(_OnConnection(conn), entries)
 
-    def append_direct(self, cursor: sqlite3.Cursor, *entries: Entry) -> list[AuditRecord]:
-        """:meth:`append` on SQLite's cursor (the intake's own transaction, see
-        ``SqlStore.save``): the same statements, compiled once, and the same rows."""
-        direct = self._direct
-        if direct is None:
-            direct = self._direct = _DirectStatements(self.engine.dialect)
-        return self._append(_OnCursor(cursor, direct), entries)
+    def seal_after_guess(self, *entries: Entry) -> tuple[list[AuditRecord], tuple[int, str]] | None:
+        """``entries`` sealed after the head this process last wrote, and that head (None when
+        it has written none). The caller moves the head on condition that it is still that
+        one, then says so (:meth:`moved`) or, if it was not, :meth:`forget_guess`."""
+        with self._guess_lock:
+            guess = self._guess
+        return None if guess is None else (seal(entries, *guess), guess)
+
+    def moved(self, records: list[AuditRecord]) -> None:
+        with self._guess_lock:
+            self._guess = (records[-1].seq, records[-1].hash)
+
+    def forget_guess(self) -> None:
+        with self._guess_lock:
+            self._guess = None
 
     def _append(self, head: _Head, entries: tuple[Entry, ...]) -> list[AuditRecord]:
         """Seal after the head this process last wrote and move it on condition that it is still
@@ -141,57 +146,6 @@ class _OnConnection:
 
     def insert(self, records: list[AuditRecord]) -> None:
         self.conn.execute(_INSERT, [_row(r) for r in records])
-
-
-class _DirectStatements:
-    """The statements of :meth:`AuditLog.append`, compiled once for SQLite's cursor: the SQL
-    text SQLAlchemy would send, the parameters in its order, values through its bind processors."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        def sql(statement: Any, names: list[str]) -> str:
-            compiled = statement.compile(dialect=dialect, column_keys=None)
-            assert list(compiled.positiontup or []) == names, compiled.positiontup
-            return str(compiled.string)
-
-        self.move_from = sql(_MOVE_HEAD_FROM, ["new_seq", "new_hash", "id_1", "old_seq", "old_hash"])
-        self.move = sql(_MOVE_HEAD, ["new_seq", "new_hash", "id_1"])
-        self.lock = sql(_LOCK_HEAD, ["id_1"])
-        self.create = sql(_CREATE_HEAD, ["id", "seq", "hash"])
-        columns = list(audit_records.c.keys())
-        self.insert = sql(insert(audit_records), columns)
-        processors = bind_processors(audit_records, dialect)
-        self._order = [(name, processors[name]) for name in columns]
-
-    def row(self, record: AuditRecord) -> tuple[Any, ...]:
-        values = _row(record)
-        return tuple(values.get(name) if p is None else p(values.get(name)) for name, p in self._order)
-
-
-class _OnCursor:
-    """The same statements on SQLite's cursor (:class:`_DirectStatements`)."""
-
-    def __init__(self, cursor: sqlite3.Cursor, statements: _DirectStatements) -> None:
-        self.cursor = cursor
-        self.sql = statements
-
-    def move_from(self, records: list[AuditRecord], old: tuple[int, str]) -> bool:
-        last = records[-1]
-        self.cursor.execute(self.sql.move_from, (last.seq, last.hash, HEAD_ID, old[0], old[1]))
-        return self.cursor.rowcount == 1
-
-    def take(self) -> tuple[int, str]:
-        self.cursor.execute(self.sql.lock, (HEAD_ID,))
-        rows = self.cursor.fetchall()
-        if not rows:  # a schema made without the migration that creates the head
-            self.cursor.execute(self.sql.create, (HEAD_ID, 0, GENESIS))
-            return 0, GENESIS
-        return int(rows[0][0]), str(rows[0][1])
-
-    def move(self, records: list[AuditRecord]) -> None:
-        self.cursor.execute(self.sql.move, (records[-1].seq, records[-1].hash, HEAD_ID))
-
-    def insert(self, records: list[AuditRecord]) -> None:
-        self.cursor.executemany(self.sql.insert, [self.sql.row(r) for r in records])
 
 
 def append(conn: Connection, *entries: Entry) -> list[AuditRecord]:

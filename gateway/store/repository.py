@@ -8,15 +8,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from gateway.audit import Entry, message_entry
 from gateway.errors import ErrorDetail
 from gateway.ports import DuplicateAccepted, Event, NewMessage, Receipt, Status
+from gateway.store.audit import HEAD_ID
 from gateway.store.deliveries import SqlDeliveryStore
-from gateway.store.engine import JsonText, bind_processors
+from gateway.store.engine import JsonText
+from gateway.store.onestatement import HEAD_MOVED, OneStatement
 from gateway.store.sealing import PayloadCipher
 from gateway.store.tables import ACCEPTED, cases, deliveries, events, message_error_codes, messages
 from gateway.store.times import aware, utc
@@ -27,56 +29,21 @@ _INSERT_EVENT = insert(events)
 
 
 class _Insert:
-    """One of the intake's INSERTs, runnable on SQLite's own cursor (see :meth:`SqlStore.save`).
+    """One of the intake's INSERTs through SQLAlchemy (PostgreSQL, compléments on SQLite, and the
+    first message of a process on SQLite: see :meth:`SqlStore._save_direct`)."""
 
-    ``Connection.execute`` spends about 40 µs of Python per statement besides SQLite's own
-    work (execution context, compiled-cache look-up, result set-up), under the GIL and the
-    store's write lock. On SQLite the statement is compiled once per set of columns and its
-    parameters go through the bind processors SQLAlchemy itself would apply (datetimes as
-    text, JSON, booleans), so the rows written are the same; other databases keep
-    ``Connection.execute``.
-    """
-
-    def __init__(self, table: Table, dialect: Dialect, returning: bool = False) -> None:
-        self.table = table
-        self.dialect = dialect
+    def __init__(self, table: Table, returning: bool = False) -> None:
         self.returning = returning
         self.statement = insert(table).returning(table.c.id) if returning else insert(table)
-        self._plans: dict[tuple[str, ...], tuple[str, list[tuple[str, Any]]]] = {}
-
-    def _plan(self, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]]:
-        plan = self._plans.get(keys)
-        if plan is None:
-            compiled = self.statement.compile(dialect=self.dialect, column_keys=list(keys))
-            processors = bind_processors(self.table, self.dialect)
-            names = compiled.positiontup or []
-            plan = self._plans[keys] = (compiled.string, [(name, processors[name]) for name in names])
-        return plan
-
-    @staticmethod
-    def _values(order: list[tuple[str, Any]], row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[name] if process is None else process(row[name]) for name, process in order)
 
     def one(self, conn: Connection, row: dict[str, Any]) -> Any:
-        """Insert ``row`` through SQLAlchemy; its new id when the statement returns it."""
+        """Insert ``row``; its new id when the statement returns it."""
         result = conn.execute(self.statement, row)
         return result.scalar_one() if self.returning else None
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows`` (all with the same keys) through SQLAlchemy."""
+        """Insert ``rows`` (all with the same keys)."""
         conn.execute(self.statement, rows)
-
-    def one_direct(self, cursor: sqlite3.Cursor, row: dict[str, Any]) -> Any:
-        """:meth:`one` on SQLite's cursor."""
-        sql, order = self._plan(tuple(row))
-        cursor.execute(sql, self._values(order, row))
-        # fetchall, not fetchone: the statement runs to its end and is reset before the commit
-        return cursor.fetchall()[0][0] if self.returning else None
-
-    def many_direct(self, cursor: sqlite3.Cursor, rows: list[dict[str, Any]]) -> None:
-        """:meth:`many` on SQLite's cursor."""
-        sql, order = self._plan(tuple(rows[0]))
-        cursor.executemany(sql, [self._values(order, row) for row in rows])
 
 
 class _Rows(NamedTuple):
@@ -121,22 +88,24 @@ class SqlStore:
         )
         self.deliveries = SqlDeliveryStore(engine, self._write_lock)
         dialect = engine.dialect
-        self._insert_message = _Insert(messages, dialect, returning=True)
-        self._insert_case = _Insert(cases, dialect)
-        self._insert_delivery = _Insert(deliveries, dialect)
-        self._insert_events = _Insert(events, dialect)
-        self._insert_error_codes = _Insert(message_error_codes, dialect)
+        self._insert_message = _Insert(messages, returning=True)
+        self._insert_case = _Insert(cases)
+        self._insert_delivery = _Insert(deliveries)
+        self._insert_events = _Insert(events)
+        self._insert_error_codes = _Insert(message_error_codes)
         self.audit = self.deliveries.audit  # the audit chain's writer (gateway.store.audit)
         # SQLite: the intake's transactions run on one connection of their own, straight on the
         # driver (see save); ``direct = False`` takes SQLAlchemy's way, as on PostgreSQL.
         self.direct = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
         self._writer: PoolProxiedConnection | None = None
+        self._one = OneStatement(dialect, HEAD_ID)
 
     def close(self) -> None:
-        """Give back the intake's own connection (SQLite); the engine is disposed by its owner."""
+        """Close the intake's own connection (SQLite); the engine is disposed by its owner. It
+        is not given back to the pool: it is in autocommit mode, with objects of its own."""
         with self._write_lock:
             if self._writer is not None:
-                self._writer.close()
+                self._writer.invalidate()
                 self._writer = None
 
     def save(self, message: NewMessage) -> Receipt:
@@ -186,48 +155,54 @@ class SqlStore:
             self.audit.append(conn, audited)  # last: the chain's head is locked until the commit
 
     def _save_direct(self, rows: _Rows) -> None:
-        """:meth:`_save` on SQLite's own connection and cursor: the same statements, the same
-        rows, one transaction and one commit (``synchronous=FULL``).
+        """:meth:`_save` as one statement on SQLite's own connection (:mod:`.onestatement`):
+        the same rows, one transaction and one commit (``synchronous=FULL``).
 
-        SQLAlchemy's way costs about 40 µs of Python per statement and as much again to check a
-        pooled connection out and in (with a rollback on return), all of it under the GIL and
-        the write lock, for a transaction that needs none of it. The connection is one of the
-        engine's (same pragmas), checked out once and used only under the write lock; pysqlite
-        opens the transaction at the first INSERT, as it does for SQLAlchemy.
+        The connection is one of the engine's (same pragmas), checked out once, in autocommit
+        mode, and used only under the write lock. When the audit head is not the one this
+        process last wrote (another process wrote since, or nothing was written yet), the
+        statement writes nothing and the message goes the long way, which takes the head.
         """
         row, case_row, delivery_row, event_rows, codes, audited = rows
+        code_rows = [{"code": c, "received_at": row["received_at"]} for c in codes]
+        bound = self._one.rows(row, case_row, delivery_row, event_rows, code_rows)
         with self._write_lock:
-            if self._writer is None:
-                self._writer = self.engine.raw_connection()
-            driver = self._writer.driver_connection
+            if self._write_one(bound, audited):
+                return
+        self._save(rows)  # the long way, which takes the head
+
+    def _write_one(self, bound: tuple[list[Any], list[Any]], audited: Entry) -> bool:
+        """The one statement, under the write lock; False when it wrote nothing because the
+        audit head was not the one this process last wrote."""
+        sealed = self.audit.seal_after_guess(audited)
+        if sealed is None:
+            return False
+        (record,), old = sealed
+        values = self._one.parameters(bound, record, old)
+        if self._writer is None:
+            writer = self.engine.raw_connection()
+            driver = writer.driver_connection
             assert isinstance(driver, sqlite3.Connection)
-            cursor = driver.cursor()
-            try:
-                pk = self._insert_message.one_direct(cursor, row)
-                if case_row is not None and delivery_row is not None:
-                    self._insert_case.one_direct(cursor, {**case_row, "message_pk": pk})
-                    self._insert_delivery.one_direct(cursor, {**delivery_row, "message_pk": pk})
-                if event_rows:
-                    self._insert_events.many_direct(cursor, [{**e, "message_pk": pk} for e in event_rows])
-                if codes:
-                    at = row["received_at"]
-                    self._insert_error_codes.many_direct(
-                        cursor, [{"message_pk": pk, "code": c, "received_at": at} for c in codes]
-                    )
-                self.audit.append_direct(cursor, audited)  # last, as in _save
-                driver.commit()
-            except sqlite3.IntegrityError:  # a repeat: the connection is as good as before
-                driver.rollback()
-                raise
-            except BaseException:
-                # anything else (I/O, a full disk, a bug): the connection is closed (its
-                # transaction rolled back with it) and the next message gets a fresh one
-                writer, self._writer = self._writer, None
-                writer.invalidate()
-                raise
-            finally:
-                if self._writer is not None:
-                    cursor.close()
+            driver.isolation_level = None  # autocommit: the one statement is the transaction
+            self._one.install(driver)
+            self._writer = writer
+        driver = self._writer.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.execute(self._one.insert_sql, values)
+        except sqlite3.IntegrityError as exc:  # nothing written; the connection is as good as before
+            if str(exc) != HEAD_MOVED:
+                raise  # a repeat
+            self.audit.forget_guess()
+            return False
+        except BaseException:
+            # anything else (I/O, a full disk, a bug): the connection is closed and the next
+            # message gets a fresh one
+            writer, self._writer = self._writer, None
+            writer.invalidate()
+            raise
+        self.audit.moved([record])
+        return True
 
     @staticmethod
     def _message_row(message: NewMessage, accepted: bool) -> dict[str, Any]:
