@@ -20,6 +20,7 @@ head and write the message the long way.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -47,6 +48,18 @@ _MANY_ROWS = ((events, "events"), (message_error_codes, "codes"))
 
 # The SQL below is assembled from the names of our own tables and columns (tables.py) and
 # these constants, never from a value: every value is a bound parameter (S608 does not apply).
+
+
+@functools.cache
+def available() -> bool:
+    """Whether this SQLite has what the trigger uses (JSON functions, built in since 3.38 and
+    compiled in by most distributions before); without them the intake goes the long way."""
+    try:
+        with sqlite3.connect(":memory:") as db:
+            row = db.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[\"x\"]]')").fetchone()
+        return bool(row == ("x",))
+    except sqlite3.Error:
+        return False
 
 
 def _columns(table: Table) -> list[str]:

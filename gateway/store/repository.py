@@ -19,6 +19,7 @@ from gateway.store.audit import HEAD_ID
 from gateway.store.deliveries import SqlDeliveryStore
 from gateway.store.engine import JsonText
 from gateway.store.onestatement import HEAD_MOVED, OneStatement
+from gateway.store.onestatement import available as one_statement_available
 from gateway.store.sealing import PayloadCipher
 from gateway.store.tables import ACCEPTED, cases, deliveries, events, message_error_codes, messages
 from gateway.store.times import aware, utc
@@ -94,9 +95,9 @@ class SqlStore:
         self._insert_events = _Insert(events)
         self._insert_error_codes = _Insert(message_error_codes)
         self.audit = self.deliveries.audit  # the audit chain's writer (gateway.store.audit)
-        # SQLite: the intake's transactions run on one connection of their own, straight on the
-        # driver (see save); ``direct = False`` takes SQLAlchemy's way, as on PostgreSQL.
-        self.direct = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
+        # SQLite: the intake's transactions run as one statement on a connection of their own
+        # (see _save_direct); ``direct = False`` takes SQLAlchemy's way, as on PostgreSQL.
+        self.direct = dialect.name == "sqlite" and dialect.paramstyle == "qmark" and one_statement_available()
         self._writer: PoolProxiedConnection | None = None
         self._one = OneStatement(dialect, HEAD_ID)
 
