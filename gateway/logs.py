@@ -56,14 +56,18 @@ class BackgroundWriter:
             stop = _STOP in lines
             text = "".join(f"{line}\n" for line in lines if line is not _STOP)
             if text:
-                stream = sys.stderr
-                stream.write(text)
-                stream.flush()
+                try:
+                    stream = sys.stderr
+                    stream.write(text)
+                    stream.flush()
+                except (OSError, ValueError):  # stderr closed or gone: these lines are lost, not the writer
+                    pass
             if stop:
                 return
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued and stop (idempotent)."""
+        atexit.unregister(self.close)
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout)

@@ -6,6 +6,7 @@ import io
 import json
 import sys
 import threading
+import time
 
 import pytest
 import structlog
@@ -57,3 +58,24 @@ def test_configured_in_the_background_lines_are_json_and_written_by_close(
         12,
         "info",
     )
+
+
+class _Closed(io.StringIO):
+    def write(self, text: str) -> int:
+        raise ValueError("I/O operation on closed file.")
+
+
+def test_a_failed_write_loses_its_lines_not_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", _Closed())
+    writer = BackgroundWriter(linger=0.001)
+    writer.info("lost")
+    deadline = time.monotonic() + 5
+    while not writer._queue.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert writer._thread.is_alive()
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    writer.info("kept")
+    writer.close()
+    assert out.getvalue() == "kept\n"
