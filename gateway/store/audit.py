@@ -19,7 +19,7 @@ import json
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
@@ -82,25 +82,18 @@ class AuditLog:
         with self._guess_lock:
             self._guess = None
 
-    def _append(self, head: _Head, entries: tuple[Entry, ...]) -> list[AuditRecord]:
+    def _append(self, head: _OnConnection, entries: tuple[Entry, ...]) -> list[AuditRecord]:
         """Seal after the head this process last wrote and move it on condition that it is still
         that one; otherwise take the head (locked and read) and move it."""
         if not entries:
             return []
-        with self._guess_lock:
-            guess = self._guess
-        records: list[AuditRecord] | None = None
-        if guess is not None:
-            records = seal(entries, *guess)
-            if not head.move_from(records, guess):
-                records = None
+        sealed = self.seal_after_guess(*entries)
+        records = sealed[0] if sealed is not None and head.move_from(*sealed) else None
         if records is None:
-            taken = head.take()
-            records = seal(entries, *taken)
+            records = seal(entries, *head.take())
             head.move(records)
         head.insert(records)
-        with self._guess_lock:
-            self._guess = (records[-1].seq, records[-1].hash)
+        self.moved(records)
         return records
 
     def record(self, *entries: Entry) -> list[AuditRecord]:
@@ -109,23 +102,8 @@ class AuditLog:
             return self.append(conn, *entries)
 
 
-class _Head(Protocol):
-    """The statements of an append, on whatever runs them (see :class:`_OnConnection`)."""
-
-    def move_from(self, records: list[AuditRecord], old: tuple[int, str]) -> bool:
-        """Move the head to the last of ``records`` if it is still ``old``; whether it moved."""
-
-    def take(self) -> tuple[int, str]:
-        """The head, locked until the commit (created if a schema has none)."""
-
-    def move(self, records: list[AuditRecord]) -> None:
-        """Move the head to the last of ``records`` (taken: nobody else can move it)."""
-
-    def insert(self, records: list[AuditRecord]) -> None: ...
-
-
 class _OnConnection:
-    """The statements through SQLAlchemy, in ``conn``'s transaction."""
+    """The statements of an append through SQLAlchemy, in ``conn``'s transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -145,7 +123,7 @@ class _OnConnection:
         self.conn.execute(_MOVE_HEAD, _move(records))
 
     def insert(self, records: list[AuditRecord]) -> None:
-        self.conn.execute(_INSERT, [_row(r) for r in records])
+        self.conn.execute(_INSERT, [record_row(r) for r in records])
 
 
 def append(conn: Connection, *entries: Entry) -> list[AuditRecord]:
@@ -165,7 +143,8 @@ def _move(records: list[AuditRecord]) -> dict[str, Any]:
     return {"new_seq": records[-1].seq, "new_hash": records[-1].hash}
 
 
-def _row(r: AuditRecord) -> dict[str, Any]:
+def record_row(r: AuditRecord) -> dict[str, Any]:
+    """The ``audit_records`` row of ``r`` (also bound by :mod:`gateway.store.onestatement`)."""
     return {
         "seq": r.seq,
         "at": utc(r.at),

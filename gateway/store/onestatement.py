@@ -28,6 +28,7 @@ from pydantic_core import to_json
 from sqlalchemy import Dialect, Table
 
 from gateway.audit import AuditRecord
+from gateway.store.audit import record_row
 from gateway.store.engine import bind_processors
 from gateway.store.tables import (
     audit_head,
@@ -153,15 +154,5 @@ class OneStatement:
     ) -> list[Any]:
         """The values of the INSERT into the view, in :attr:`view_columns` order: ``rows`` with
         the audit record sealed after the head ``old``."""
-        audited = {
-            "seq": record.seq,
-            "at": record.at,
-            "kind": record.kind,
-            "actor": record.actor,
-            "subject": record.subject,
-            "detail": record.detail,
-            "prev_hash": record.prev_hash,
-            "hash": record.hash,
-        }
         before, after = rows
-        return [*before, *self._row(audit_records, audited), *after, old[0], old[1]]
+        return [*before, *self._row(audit_records, record_row(record)), *after, old[0], old[1]]

@@ -54,7 +54,7 @@ class _Rows(NamedTuple):
     case: dict[str, Any] | None
     delivery: dict[str, Any] | None
     events: list[dict[str, Any]]
-    codes: list[str]
+    codes: list[dict[str, Any]]  # the message's error codes, one row each
     audited: Entry
 
 
@@ -119,7 +119,8 @@ class SqlStore:
             case_row = self._case_row(message)
             delivery_row = self._delivery_row(message)
         event_rows = [{"at": utc(e.at), "kind": e.kind, "detail": e.detail} for e in message.events]
-        codes = sorted({e.code for e in message.errors})
+        at = row["received_at"]
+        codes = [{"code": c, "received_at": at} for c in sorted({e.code for e in message.errors})]
         audited = message_entry(message)
         rows = _Rows(row, case_row, delivery_row, event_rows, codes, audited)
         try:
@@ -149,10 +150,7 @@ class SqlStore:
             if event_rows:
                 self._insert_events.many(conn, [{**e, "message_pk": pk} for e in event_rows])
             if codes:  # what the operators' list filters on (gateway.store.queries)
-                at = row["received_at"]
-                self._insert_error_codes.many(
-                    conn, [{"message_pk": pk, "code": c, "received_at": at} for c in codes]
-                )
+                self._insert_error_codes.many(conn, [{**c, "message_pk": pk} for c in codes])
             self.audit.append(conn, audited)  # last: the chain's head is locked until the commit
 
     def _save_direct(self, rows: _Rows) -> None:
@@ -165,8 +163,7 @@ class SqlStore:
         statement writes nothing and the message goes the long way, which takes the head.
         """
         row, case_row, delivery_row, event_rows, codes, audited = rows
-        code_rows = [{"code": c, "received_at": row["received_at"]} for c in codes]
-        bound = self._one.rows(row, case_row, delivery_row, event_rows, code_rows)
+        bound = self._one.rows(row, case_row, delivery_row, event_rows, codes)
         with self._write_lock:
             if self._write_one(bound, audited):
                 return
