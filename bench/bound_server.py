@@ -1,10 +1,13 @@
 """The bound for the ingest benchmark: the gateway's server stack with a bare endpoint.
 
-Same stack as ``saisine serve`` (FastAPI on uvicorn, same ``uvicorn.run`` settings, blocking
-work in Starlette's thread pool, SQLite through ``gateway.store.engine.make_engine``: WAL,
-synchronous=FULL, writers queued on a lock as ``SqlStore`` does). The one endpoint reads the
-body, parses it with the hardened parser, validates it against the compiled XSD and inserts the
-raw bytes into a one-table database with one commit: what any ingest must do at least.
+Same stack as ``saisine serve``: FastAPI on uvicorn, the same ``uvicorn.run`` settings, the
+endpoint answered in front of FastAPI's routing (``gateway.http.direct.DirectRoutes``) and its
+blocking work run on the gateway's intake threads (``gateway.http.threads.IntakeThreads``,
+``SAISINE_INTAKE_THREADS``, 2 by default), and SQLite through
+``gateway.store.engine.make_engine`` (WAL, synchronous=FULL) with writers queued on a lock as
+``SqlStore`` does. The one endpoint reads the body, parses it with the hardened parser,
+validates it against the compiled XSD and inserts the raw bytes into a one-table database with
+one commit: what any ingest must do at least.
 
     python -m bench.bound_server --port 8181 --database-url sqlite:////tmp/bound.db
 """
@@ -19,10 +22,13 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, Table, insert
-from starlette.concurrency import run_in_threadpool
 
 from gateway.errors import RefusedInput
+from gateway.http.app import settle_collector
+from gateway.http.direct import DirectRoutes
+from gateway.http.threads import IntakeThreads
 from gateway.paths import SCHEMAS_DIR
+from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.validation import compile_schema, validate
 from gateway.xmlparse import parse
@@ -45,6 +51,9 @@ def create_bound_app(database_url: str) -> FastAPI:
     metadata.create_all(engine)
     schema = compile_schema(SCHEMAS_DIR / "gendarmerie" / "v1" / "procedure.xsd")
     write_lock = threading.Lock()
+    # the gateway's intake threads, as many as it would run (Starlette's pool of forty threads
+    # made this endpoint about a fifth slower: docs/benchmarks.md)
+    threads = IntakeThreads(Settings().intake_threads)
     app = FastAPI(title="Saisine ingest bound")
 
     def ingest(body: bytes) -> int:
@@ -60,7 +69,7 @@ def create_bound_app(database_url: str) -> FastAPI:
 
     async def submit(request: Request) -> JSONResponse:
         body = await request.body()
-        status = await run_in_threadpool(ingest, body)
+        status = await threads.run(ingest, body)
         return JSONResponse({"status": "accepted" if status == 202 else "rejected"}, status_code=status)
 
     async def healthz() -> dict[str, str]:
@@ -68,6 +77,7 @@ def create_bound_app(database_url: str) -> FastAPI:
 
     app.add_api_route(PATH, submit, methods=["POST"], status_code=202, response_model=None)
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_middleware(DirectRoutes, routes={PATH: submit})  # answered as the gateway answers its own
     return app
 
 
@@ -78,6 +88,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args()
     app = create_bound_app(args.database_url)
+    settle_collector()  # as `saisine serve` does
     # the same call as `saisine serve` (gateway/cli.py): default loop (uvloop) and HTTP parser
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -61,20 +60,14 @@ def serve(
     import uvicorn
 
     from gateway.composition import build
-    from gateway.http.app import create_app
+    from gateway.http.app import create_app, settle_collector
     from gateway.logs import configure_logging
 
     settings = _settings(database_url, host=host, port=port)
     configure_logging(settings.log_level, settings.log_json, background=True)
     container = build(settings, migrate=settings.migrate_on_start)
     app_ = create_app(container, run_worker=settings.worker_enabled)
-    # What start-up built (compiled schemas, models, routes, the engine) lives as long as the
-    # process: frozen out of the collector's sight. A message makes a few thousand short-lived
-    # objects, freed by reference counting; collecting every 700 allocations (the default)
-    # walked the live messages of every thread about once per message, for nothing.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    settle_collector()
     try:
         uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
     finally:
